@@ -27,9 +27,12 @@ describe('error presentation', () => {
   });
 
   it('maps oclif parse errors to USAGE and anything unknown to INTERNAL', () => {
-    const parse = Object.assign(new Errors.CLIError('Missing 1 required arg:\ndata\nSee more help with --help'), {
-      parse: {},
-    });
+    const parse = Object.assign(
+      new Errors.CLIError('Missing 1 required arg:\ndata\nSee more help with --help'),
+      {
+        parse: {},
+      },
+    );
     const usage = toCliError(parse, 'verity:format');
     expect(usage.code).toBe('USAGE');
     expect(usage.message).toBe('Missing 1 required arg:; data');

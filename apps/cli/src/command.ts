@@ -1,8 +1,15 @@
-import { type DroverErrorJSON, type Context, DroverError, type Logger, isDroverError, toDroverError } from '@drover/core';
+import {
+  type Context,
+  DroverError,
+  type DroverErrorJSON,
+  isDroverError,
+  type Logger,
+  toDroverError,
+} from '@drover/core';
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import { EXIT_CODES, exitCodeFor } from './exit-codes.js';
-import { ProgressRenderer, chooseProgressMode } from './progress-renderer.js';
-import { type Style, createStyle, useColor } from './style.js';
+import { chooseProgressMode, ProgressRenderer } from './progress-renderer.js';
+import { createStyle, type Style, useColor } from './style.js';
 
 /**
  * Base class of every drover command. A command parses its flags, calls one library function with `this.context()`,
@@ -142,4 +149,6 @@ function stripAnsi(s: string): string {
   return s.replace(/\u001b\[[0-9;]*m/g, '');
 }
 
-export type DroverFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof DroverCommand)['baseFlags'] & T['flags']>;
+export type DroverFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof DroverCommand)['baseFlags'] & T['flags']
+>;

@@ -1,6 +1,6 @@
 import Doctor from './commands/doctor.js';
 
-export { main, commandNotFound } from './main.js';
+export { commandNotFound, main } from './main.js';
 
 /** Every command, by id (topic and verb joined with ':'); oclif's explicit strategy reads this map. */
 export const COMMANDS = {

@@ -1,5 +1,5 @@
 import { DroverError, didYouMean } from '@drover/core';
-import { Errors, type Hook, flush, run } from '@oclif/core';
+import { Errors, flush, type Hook, run } from '@oclif/core';
 import { renderError, toCliError } from './command.js';
 import { exitCodeFor } from './exit-codes.js';
 import { createStyle, useColor } from './style.js';
@@ -35,7 +35,7 @@ export async function main(options: MainOptions): Promise<void> {
 }
 
 /** oclif `command_not_found` hook: a usage error with a did-you-mean hint instead of oclif's default. */
-export const commandNotFound: Hook<'command_not_found'> = async function (options) {
+export const commandNotFound: Hook<'command_not_found'> = async (options) => {
   const ids = options.config.commandIDs;
   const typed = options.id.replaceAll(':', ' ');
   const known = [...new Set(ids.map((id) => id.replaceAll(':', ' ')))].sort();

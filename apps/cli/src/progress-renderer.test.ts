@@ -1,6 +1,6 @@
 import { startProgress } from '@drover/core';
 import { describe, expect, it } from 'vitest';
-import { ProgressRenderer, chooseProgressMode } from './progress-renderer.js';
+import { chooseProgressMode, ProgressRenderer } from './progress-renderer.js';
 import { createStyle } from './style.js';
 
 function harness(mode: 'bar' | 'lines' | 'off') {
@@ -13,7 +13,10 @@ function harness(mode: 'bar' | 'lines' | 'off') {
     now: () => now,
     lineIntervalMs: 1000,
   });
-  return { renderer, out, tick: (ms: number) => (now += ms) };
+  const tick = (ms: number): void => {
+    now += ms;
+  };
+  return { renderer, out, tick };
 }
 
 describe('progress rendering', () => {
@@ -26,19 +29,29 @@ describe('progress rendering', () => {
 
   it('plain-lines mode prints start, throttled status and done lines', () => {
     const { renderer, out, tick } = harness('lines');
-    const p = startProgress({ onProgress: renderer.handle }, { task: 't', label: 'hashing', unit: 'bytes', total: 4096 });
+    const p = startProgress(
+      { onProgress: renderer.handle },
+      { task: 't', label: 'hashing', unit: 'bytes', total: 4096 },
+    );
     p.advance(1024);
     tick(1500);
     p.advance(1024);
     tick(100);
     p.advance(1024);
     p.done();
-    expect(out).toEqual(['hashing...\n', 'hashing: 2.0 KiB / 4.0 KiB (50%)\n', 'hashing: done (1.6s, 3.0 KiB)\n']);
+    expect(out).toEqual([
+      'hashing...\n',
+      'hashing: 2.0 KiB / 4.0 KiB (50%)\n',
+      'hashing: done (1.6s, 3.0 KiB)\n',
+    ]);
   });
 
   it('bar mode draws a bar, clears it and leaves only the summary line', () => {
     const { renderer, out, tick } = harness('bar');
-    const p = startProgress({ onProgress: renderer.handle }, { task: 't', label: 'files', unit: 'items', total: 10 });
+    const p = startProgress(
+      { onProgress: renderer.handle },
+      { task: 't', label: 'files', unit: 'items', total: 10 },
+    );
     tick(200);
     p.update(5);
     p.done(false);

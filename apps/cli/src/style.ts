@@ -23,5 +23,11 @@ const identity = (s: string): string => s;
 /** ANSI styles when `color` is true, identity functions otherwise. */
 export function createStyle(color: boolean): Style {
   if (!color) return { red: identity, yellow: identity, green: identity, dim: identity, bold: identity };
-  return { red: wrap(31, 39), yellow: wrap(33, 39), green: wrap(32, 39), dim: wrap(2, 22), bold: wrap(1, 22) };
+  return {
+    red: wrap(31, 39),
+    yellow: wrap(33, 39),
+    green: wrap(32, 39),
+    dim: wrap(2, 22),
+    bold: wrap(1, 22),
+  };
 }

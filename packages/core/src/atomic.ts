@@ -13,7 +13,10 @@ export function temporaryPathFor(finalPath: string): string {
  * `finalPath` only if `write` succeeds. On failure or abort the temporary file is removed and any existing
  * `finalPath` is untouched, so readers never see a half-written output.
  */
-export async function writeAtomically<R>(finalPath: string, write: (temporaryPath: string) => Promise<R>): Promise<R> {
+export async function writeAtomically<R>(
+  finalPath: string,
+  write: (temporaryPath: string) => Promise<R>,
+): Promise<R> {
   const temporary = temporaryPathFor(finalPath);
   try {
     const result = await write(temporary);

@@ -127,7 +127,11 @@ export interface DigestFileOptions {
 }
 
 /** Digest a file by streaming it in 1 MiB chunks; memory stays bounded whatever the file's size. */
-export async function digestFile(path: string, options: DigestFileOptions = {}, ctx: Context = {}): Promise<DigestResult> {
+export async function digestFile(
+  path: string,
+  options: DigestFileOptions = {},
+  ctx: Context = {},
+): Promise<DigestResult> {
   let total: number;
   try {
     total = (await stat(path)).size;

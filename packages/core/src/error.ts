@@ -70,8 +70,8 @@ export class DroverError extends Error {
   declare readonly name: 'DroverError';
   readonly code: string;
   readonly kind: DroverErrorKind;
-  readonly hint?: string;
-  readonly details?: Record<string, unknown>;
+  declare readonly hint?: string;
+  declare readonly details?: Record<string, unknown>;
 
   constructor(code: string, message: string, options: DroverErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -80,7 +80,12 @@ export class DroverError extends Error {
     }
     // Own, enumerable fields (Error's own `message` is not enumerable by default).
     Object.defineProperty(this, 'name', { value: 'DroverError', enumerable: true, configurable: true });
-    Object.defineProperty(this, 'message', { value: message, enumerable: true, configurable: true, writable: true });
+    Object.defineProperty(this, 'message', {
+      value: message,
+      enumerable: true,
+      configurable: true,
+      writable: true,
+    });
     this.code = code;
     this.kind = options.kind ?? 'input';
     if (options.hint !== undefined) this.hint = options.hint;
@@ -97,7 +102,12 @@ export class DroverError extends Error {
 
   /** Plain data for `--json`: code, kind, message, hint, details and a summary of the cause. */
   toJSON(): DroverErrorJSON {
-    const json: DroverErrorJSON = { name: 'DroverError', code: this.code, kind: this.kind, message: this.message };
+    const json: DroverErrorJSON = {
+      name: 'DroverError',
+      code: this.code,
+      kind: this.kind,
+      message: this.message,
+    };
     if (this.hint !== undefined) json.hint = this.hint;
     if (this.details !== undefined) json.details = this.details;
     if (this.cause !== undefined) json.cause = summarizeCause(this.cause);
@@ -107,7 +117,10 @@ export class DroverError extends Error {
 
 function summarizeCause(cause: unknown): { name?: string; message: string; code?: string } {
   if (cause instanceof Error) {
-    const out: { name?: string; message: string; code?: string } = { name: cause.name, message: cause.message };
+    const out: { name?: string; message: string; code?: string } = {
+      name: cause.name,
+      message: cause.message,
+    };
     const code = (cause as { code?: unknown }).code;
     if (typeof code === 'string') out.code = code;
     return out;

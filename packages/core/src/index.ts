@@ -1,6 +1,14 @@
-export { writeAtomically, temporaryPathFor } from './atomic.js';
+export { temporaryPathFor, writeAtomically } from './atomic.js';
+export type { Context, LogFields, Logger, ResolvedContext } from './context.js';
 export { resolveContext, silentLogger, throwIfAborted } from './context.js';
-export type { Context, Logger, LogFields, ResolvedContext } from './context.js';
+export type {
+  Digest,
+  DigestAlgorithm,
+  DigestFileOptions,
+  DigestResult,
+  DigestStreamOptions,
+  DigestString,
+} from './digest.js';
 export {
   assertDigest,
   digestBytes,
@@ -11,17 +19,8 @@ export {
   isDigestAlgorithm,
   parseDigest,
 } from './digest.js';
-export type {
-  Digest,
-  DigestAlgorithm,
-  DigestFileOptions,
-  DigestResult,
-  DigestStreamOptions,
-  DigestString,
-} from './digest.js';
-export { DROVER_ERROR_KINDS, DroverError, isDroverError, toDroverError } from './error.js';
 export type { DroverErrorJSON, DroverErrorKind, DroverErrorOptions } from './error.js';
-export { startProgress } from './progress.js';
+export { DROVER_ERROR_KINDS, DroverError, isDroverError, toDroverError } from './error.js';
 export type {
   ProgressAdvance,
   ProgressDone,
@@ -31,8 +30,9 @@ export type {
   ProgressUnit,
   StartProgressOptions,
 } from './progress.js';
-export { createRegistry } from './registry.js';
+export { startProgress } from './progress.js';
 export type { CreateRegistryOptions, Registry } from './registry.js';
+export { createRegistry } from './registry.js';
 export { didYouMean, editDistance } from './suggest.js';
 export type {
   Artifact,

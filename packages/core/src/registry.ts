@@ -27,13 +27,19 @@ export function createRegistry<T extends { id: string }>(options: CreateRegistry
   const registry: Registry<T> = {
     register(adapter) {
       if (!adapter.id || typeof adapter.id !== 'string') {
-        throw new DroverError('ADAPTER_INVALID', `a ${kind} must have a non-empty string id`, { kind: 'internal' });
+        throw new DroverError('ADAPTER_INVALID', `a ${kind} must have a non-empty string id`, {
+          kind: 'internal',
+        });
       }
       if (byId.has(adapter.id)) {
-        throw new DroverError('ADAPTER_DUPLICATE', `a ${kind} with id "${adapter.id}" is already registered`, {
-          kind: 'internal',
-          hint: 'Register each adapter once; give a replacement a different id.',
-        });
+        throw new DroverError(
+          'ADAPTER_DUPLICATE',
+          `a ${kind} with id "${adapter.id}" is already registered`,
+          {
+            kind: 'internal',
+            hint: 'Register each adapter once; give a replacement a different id.',
+          },
+        );
       }
       byId.set(adapter.id, adapter);
     },

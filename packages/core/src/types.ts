@@ -76,7 +76,14 @@ export interface ImageRef {
 }
 
 /** Where a fleet member stands. */
-export type MemberState = 'ready' | 'updating' | 'rebooting' | 'unhealthy' | 'unavailable' | 'replacing' | 'gone';
+export type MemberState =
+  | 'ready'
+  | 'updating'
+  | 'rebooting'
+  | 'unhealthy'
+  | 'unavailable'
+  | 'replacing'
+  | 'gone';
 
 /** One node of a fleet as the rollout engine sees it. */
 export interface FleetMember {

@@ -19,10 +19,14 @@ describe('doctor probes', () => {
   });
 
   it('finds executables on PATH and reports absent ones as missing', async () => {
-    expect(await findExecutable('node', { PATH: process.execPath.replace(/\/node$/, '') })).toBe(process.execPath);
+    expect(await findExecutable('node', { PATH: process.execPath.replace(/\/node$/, '') })).toBe(
+      process.execPath,
+    );
     expect(await findExecutable('definitely-not-a-tool-xyz', { PATH: '/usr/bin' })).toBeUndefined();
     const report = await runDoctor({
-      tools: [{ id: 'ghost', command: 'ghost-tool-xyz', versionArgs: [], package: 'ghost', enables: 'nothing' }],
+      tools: [
+        { id: 'ghost', command: 'ghost-tool-xyz', versionArgs: [], package: 'ghost', enables: 'nothing' },
+      ],
     });
     expect(report.tools).toEqual([
       { id: 'ghost', command: 'ghost-tool-xyz', found: false, package: 'ghost', enables: 'nothing' },

@@ -38,7 +38,8 @@ export const OPTIONAL_TOOLS: readonly ToolSpec[] = [
     command: 'veritysetup',
     versionArgs: ['--version'],
     package: 'cryptsetup-bin',
-    enables: 'cross-checking drover verity against the reference implementation (drover computes verity itself)',
+    enables:
+      'cross-checking drover verity against the reference implementation (drover computes verity itself)',
   },
   {
     id: 'mkfs.erofs',
@@ -85,7 +86,10 @@ export const OPTIONAL_TOOLS: readonly ToolSpec[] = [
 ];
 
 /** Find an executable on PATH (plus the sbin directories, where Debian puts veritysetup and sgdisk). */
-export async function findExecutable(command: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+export async function findExecutable(
+  command: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string | undefined> {
   const dirs = (env.PATH ?? '').split(delimiter).filter(Boolean);
   for (const extra of ['/usr/local/sbin', '/usr/sbin', '/sbin']) if (!dirs.includes(extra)) dirs.push(extra);
   for (const dir of dirs) {
@@ -117,7 +121,11 @@ export function parseVersion(output: string): string | undefined {
 
 /** Is `version` (v20.20.2) at least `minimum` (20.19)? */
 export function satisfiesMinimum(version: string, minimum: string): boolean {
-  const parse = (v: string) => v.replace(/^[^\d]*/, '').split('.').map((n) => Number.parseInt(n, 10) || 0);
+  const parse = (v: string) =>
+    v
+      .replace(/^[^\d]*/, '')
+      .split('.')
+      .map((n) => Number.parseInt(n, 10) || 0);
   const a = parse(version);
   const b = parse(minimum);
   for (let i = 0; i < Math.max(a.length, b.length); i++) {
