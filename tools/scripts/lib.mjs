@@ -2,7 +2,7 @@
 // workspace's dependencies, and (for tests, as root on Debian) the external tools the tests use as oracles.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 export const PNPM_VERSION = '10.34.9';
@@ -59,20 +59,16 @@ export function ensurePnpm() {
   if (output('pnpm', ['--version']) === PNPM_VERSION) return 'pnpm';
   const prefix = join(ROOT, '.tools', 'pnpm');
   const bin = join(prefix, 'node_modules', '.bin', 'pnpm');
-  if (existsSync(bin) && output(bin, ['--version']) === PNPM_VERSION) return bin;
-  log(`installing pnpm ${PNPM_VERSION} with npm into .tools/pnpm`);
-  const status = run('npm', [
-    'install',
-    '--prefix',
-    prefix,
-    '--no-save',
-    '--no-audit',
-    '--no-fund',
-    '--loglevel=error',
-    `pnpm@${PNPM_VERSION}`,
-  ]);
-  if (status !== 0 || !existsSync(bin))
-    fail('could not install pnpm from the npm registry', 'check network access to the npm registry');
+  if (!(existsSync(bin) && output(bin, ['--version']) === PNPM_VERSION)) {
+    log(`installing pnpm ${PNPM_VERSION} with npm into .tools/pnpm`);
+    const args = ['install', '--prefix', prefix, '--no-save', '--no-audit', '--no-fund', '--loglevel=error'];
+    const status = run('npm', [...args, `pnpm@${PNPM_VERSION}`]);
+    if (status !== 0 || !existsSync(bin)) {
+      fail('could not install pnpm from the npm registry', 'check network access to the npm registry');
+    }
+  }
+  // nx and package scripts call `pnpm` by name: put the pinned copy first on PATH for every child process.
+  process.env.PATH = `${dirname(bin)}${delimiter}${process.env.PATH ?? ''}`;
   return bin;
 }
 
