@@ -8,7 +8,7 @@ export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, ''
 export const PNPM_VERSION = '10.34.9';
 const MIN_NODE = [20, 19];
 
-/** Command on PATH → Debian package that provides it. Keep in sync with docs/development.md. */
+/** Command on PATH → Debian package that provides it. Keep in sync with the README. */
 export const TEST_TOOLS = {
   veritysetup: 'cryptsetup-bin',
   'mkfs.erofs': 'erofs-utils',
