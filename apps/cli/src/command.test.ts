@@ -26,6 +26,16 @@ describe('error presentation', () => {
     );
   });
 
+  it('keeps the code on the first line of a multi-line message', () => {
+    const e = new DroverError(
+      'RECIPE_INVALID',
+      'recipe has 2 problems:\n  a.yaml:1:1 x: bad\n  a.yaml:2:1 y: bad',
+    );
+    expect(renderError(e, createStyle(false))).toBe(
+      'drover: recipe has 2 problems: [RECIPE_INVALID]\n  a.yaml:1:1 x: bad\n  a.yaml:2:1 y: bad\n',
+    );
+  });
+
   it('maps oclif parse errors to USAGE and anything unknown to INTERNAL', () => {
     const parse = Object.assign(
       new Errors.CLIError('Missing 1 required arg:\ndata\nSee more help with --help'),

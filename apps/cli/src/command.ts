@@ -120,7 +120,10 @@ export function toCliError(error: unknown, commandId?: string): DroverError {
 
 /** The text printed for an error: `drover: message`, a hint line, and the stack only when DEBUG is set. */
 export function renderError(error: DroverError | DroverErrorJSON, style: Style): string {
-  let out = `${style.red('drover:')} ${error.message} ${style.dim(`[${error.code}]`)}\n`;
+  // The code goes on the first line, even when the message lists several problems on the lines below.
+  const [first = '', ...rest] = error.message.split('\n');
+  let out = `${style.red('drover:')} ${first} ${style.dim(`[${error.code}]`)}\n`;
+  for (const line of rest) out += `${line}\n`;
   if (error.hint) out += `${style.yellow('hint:')} ${error.hint}\n`;
   if (process.env.DEBUG && error instanceof Error) {
     out += `${error.stack ?? ''}\n`;

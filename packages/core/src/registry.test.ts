@@ -55,6 +55,8 @@ describe('did-you-mean', () => {
     expect(editDistance('kitten', 'sitting')).toBe(3);
     expect(editDistance('', 'abc')).toBe(3);
     expect(editDistance('same', 'same')).toBe(0);
+    expect(editDistance('mdoe', 'mode')).toBe(1);
+    expect(editDistance('ab', 'ba')).toBe(1);
   });
 
   it('suggests only close matches, case-insensitively', () => {
@@ -62,5 +64,6 @@ describe('did-you-mean', () => {
     expect(didYouMean('VERITY', ['verity'])).toBe('verity');
     expect(didYouMean('zzz', ['verity', 'disk'])).toBeUndefined();
     expect(didYouMean('x', [])).toBeUndefined();
+    expect(didYouMean('mdoe', ['mode', 'owner'])).toBe('mode');
   });
 });
