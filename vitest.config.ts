@@ -6,12 +6,21 @@ export default defineConfig({
     projects: ['packages/*/vitest.config.ts', 'apps/*/vitest.config.ts', 'tools/*/vitest.config.ts'],
     coverage: {
       provider: 'v8',
-      include: ['packages/*/src/**/*.ts', 'apps/*/src/**/*.ts'],
+      // Libraries only: the CLI's tests run its bundle (oclif loads dist/index.js), which v8 cannot map to src.
+      include: ['packages/*/src/**/*.ts'],
       exclude: ['**/*.test.ts', '**/test/**'],
       reporter: ['text-summary', 'json-summary'],
       // Each library keeps a high floor; a drop is a review question (STYLE.md).
       thresholds: {
-        'packages/core/src/**': { lines: 95, functions: 95, branches: 85, statements: 95 },
+        // Floors just under what each package reaches today; raise them as tests grow, never lower them quietly.
+        'packages/core/src/**': { lines: 95, functions: 95, branches: 90, statements: 95 },
+        'packages/image/src/**': { lines: 95, functions: 95, branches: 88, statements: 93 },
+        'packages/oci/src/**': { lines: 84, functions: 88, branches: 70, statements: 81 },
+        'packages/provider-local/src/**': { lines: 90, functions: 90, branches: 75, statements: 90 },
+        'packages/recipe/src/**': { lines: 92, functions: 95, branches: 84, statements: 90 },
+        'packages/rollout/src/**': { lines: 88, functions: 88, branches: 73, statements: 86 },
+        'packages/sign/src/**': { lines: 88, functions: 93, branches: 75, statements: 87 },
+        'packages/verity/src/**': { lines: 92, functions: 94, branches: 83, statements: 91 },
       },
     },
   },

@@ -43,6 +43,11 @@ export interface VerityRecord {
   hashOffset?: number;
   superblock?: boolean;
   fecRoots?: number;
+  /** Byte offset of the FEC data in its device, and the number of blocks it covers (for the dm table). */
+  fecOffset?: number;
+  fecBlocks?: number;
+  /** The superblock's uuid, when there is one. */
+  uuid?: string;
 }
 
 /** The versioned document describing a built image: what gets signed, published and rolled out. */
