@@ -1,0 +1,143 @@
+import { PassThrough, pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { DroverError } from '@drover/core';
+import { Decompress } from 'fzstd';
+
+/** Compression of a layer blob. */
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** The compression a layer media type declares (undefined when the type says nothing, e.g. artifacts). */
+export function compressionOf(mediaType: string): Compression | undefined {
+  if (mediaType.endsWith('+gzip') || mediaType.endsWith('.tar.gzip')) return 'gzip';
+  if (mediaType.endsWith('+zstd')) return 'zstd';
+  if (mediaType.endsWith('.tar')) return 'none';
+  return undefined;
+}
+
+/** Detect compression from the first bytes (gzip 1f 8b, zstd 28 b5 2f fd). */
+export function sniffCompression(head: Uint8Array): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd)
+    return 'zstd';
+  return 'none';
+}
+
+/** A Transform that decompresses zstd frames with the pure-JS fzstd decoder (Node 20's zlib has no zstd). */
+export class ZstdDecompressStream extends Transform {
+  readonly #decoder: Decompress;
+  #pending: Buffer[] = [];
+
+  constructor() {
+    super();
+    this.#decoder = new Decompress((data) => {
+      // fzstd may hand out views into its window buffer: copy before it is reused
+      this.#pending.push(Buffer.from(data));
+    });
+  }
+
+  #flushPending(): void {
+    for (const b of this.#pending) this.push(b);
+    this.#pending = [];
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.#decoder.push(chunk);
+      this.#flushPending();
+      callback();
+    } catch (error) {
+      callback(zstdError(error));
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      this.#decoder.push(new Uint8Array(0), true);
+      this.#flushPending();
+      callback();
+    } catch (error) {
+      callback(zstdError(error));
+    }
+  }
+}
+
+function zstdError(error: unknown): DroverError {
+  return new DroverError('OCI_LAYER_DECOMPRESS', `zstd layer is corrupt: ${(error as Error).message}`, {
+    kind: 'integrity',
+    hint: 'The layer blob does not decompress; fetch the image again.',
+    cause: error,
+  });
+}
+
+/**
+ * Decompress a layer stream. The compression is detected from the first bytes (as containerd does), so a
+ * mislabelled media type still works; the result is the uncompressed tar stream. Errors of the source (e.g. a
+ * digest mismatch) and of the decoder surface on the returned stream.
+ */
+export function decompress(source: Readable): Readable {
+  const output = new PassThrough({ highWaterMark: 2 << 20 });
+  let tail: Readable | undefined;
+  output.once('close', () => {
+    tail?.destroy();
+    source.destroy();
+  });
+  const run = async (): Promise<void> => {
+    const iterator = source[Symbol.asyncIterator]();
+    const parts: Buffer[] = [];
+    let got = 0;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+      parts.push(next.value as Buffer);
+      got += (next.value as Buffer).length;
+      if (got >= 4) break;
+    }
+    const head = Buffer.concat(parts);
+    const kind = sniffCompression(head);
+    const rest = Readable.from(
+      (async function* () {
+        if (head.length) yield head;
+        for (let n = await iterator.next(); !n.done; n = await iterator.next()) yield n.value as Buffer;
+      })(),
+      { objectMode: false, highWaterMark: 4 << 20 },
+    );
+    const stage =
+      kind === 'gzip'
+        ? createGunzip({ chunkSize: 256 << 10 })
+        : kind === 'zstd'
+          ? new ZstdDecompressStream()
+          : undefined;
+    tail = stage ? pipeline(rest, stage, () => {}) : rest;
+    try {
+      for await (const chunk of tail) {
+        if (output.destroyed) return;
+        if (!output.write(chunk)) {
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              output.off('drain', done);
+              output.off('close', done);
+              resolve();
+            };
+            output.on('drain', done);
+            output.on('close', done);
+          });
+        }
+      }
+      output.end();
+    } catch (error) {
+      throw wrapDecompressError(error as Error, kind);
+    }
+  };
+  run().catch((error: unknown) => output.destroy(error as Error));
+  return output;
+}
+
+function wrapDecompressError(error: Error, kind: Compression): Error {
+  if ((error as { name?: string }).name === 'DroverError') return error;
+  if ((error as NodeJS.ErrnoException).code?.startsWith('Z_')) {
+    return new DroverError('OCI_LAYER_DECOMPRESS', `${kind} layer is corrupt: ${error.message}`, {
+      kind: 'integrity',
+      hint: 'The layer blob does not decompress; fetch the image again.',
+      cause: error,
+    });
+  }
+  return error;
+}
