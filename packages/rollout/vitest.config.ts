@@ -1,0 +1,2 @@
+import { droverProject } from '../../vitest.shared.js';
+export default droverProject('rollout');
