@@ -1,0 +1,3 @@
+import { droverProject } from '../../vitest.shared.js';
+
+export default droverProject('provider-local');
