@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectDroverError, fixture, HEADER } from '../test/helpers.js';
 import { loadRecipe, parseSetOptions, validateRecipe } from './load.js';
+import { lockRecipe } from './lock.js';
 import type { RecipeProblem } from './problems.js';
 
 const EXAMPLES = join(import.meta.dirname, '..', '..', '..', 'examples');
@@ -11,6 +12,16 @@ describe('examples', () => {
     const report = await validateRecipe({ path: join(EXAMPLES, name, 'recipe.yaml') });
     expect(report.problems).toEqual([]);
     expect(report.valid).toBe(true);
+  });
+
+  it.each([
+    'minimal',
+    'ab-verity',
+    'edge-fleet',
+  ])('examples/%s/drover.lock is committed and up to date (a --frozen lock passes)', async (name) => {
+    const result = await lockRecipe({ path: join(EXAMPLES, name, 'recipe.yaml'), frozen: true });
+    expect(result.upToDate).toBe(true);
+    expect(result.written).toBe(false);
   });
 
   it('expands the multi-variant example into stable ids with overrides applied', async () => {
