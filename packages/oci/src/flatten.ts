@@ -328,17 +328,7 @@ class LayerApplier {
         child = this.#tree.link(dir, part, inode, this.#layer);
       }
       if (child.inode.type === 'symlink') {
-        if (++hops.n > MAX_SYMLINK_HOPS) {
-          throw safety(
-            'OCI_SYMLINK_LOOP',
-            `too many symlinks resolving ${path}`,
-            'The layer has a symlink loop.',
-            {
-              path,
-              layer: this.#layer,
-            },
-          );
-        }
+        this.#countSymlinkHop(hops, path);
         const target = child.inode.target ?? '';
         const base = target.startsWith('/') ? [this.#tree.root] : [...stack];
         const resolved = this.#followLink(base, target, create, path, hops);
@@ -359,6 +349,21 @@ class LayerApplier {
       stack.push(child);
     }
     return stack[stack.length - 1];
+  }
+
+  /** One more symlink followed while resolving `path`; a loop (or an absurd chain) is an error. */
+  #countSymlinkHop(hops: { n: number }, path: string): void {
+    if (++hops.n > MAX_SYMLINK_HOPS) {
+      throw safety(
+        'OCI_SYMLINK_LOOP',
+        `too many symlinks resolving ${path}`,
+        'The layer has a symlink loop.',
+        {
+          path,
+          layer: this.#layer,
+        },
+      );
+    }
   }
 
   #followLink(
@@ -398,17 +403,7 @@ class LayerApplier {
         continue;
       }
       if (child.inode.type === 'symlink') {
-        if (++hops.n > MAX_SYMLINK_HOPS) {
-          throw safety(
-            'OCI_SYMLINK_LOOP',
-            `too many symlinks resolving ${path}`,
-            'The layer has a symlink loop.',
-            {
-              path,
-              layer: this.#layer,
-            },
-          );
-        }
+        this.#countSymlinkHop(hops, path);
         const t = child.inode.target ?? '';
         const next = this.#followLink(
           t.startsWith('/') ? [this.#tree.root] : [...stack],
