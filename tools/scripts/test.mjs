@@ -48,7 +48,11 @@ const status = run(pnpm, [
 if (!existsSync(report)) fail('vitest wrote no report', 'see the output above for why vitest did not run');
 const results = JSON.parse(readFileSync(report, 'utf8'));
 const passed = results.numPassedTests ?? 0;
-const failed = (results.numFailedTests ?? 0) + (results.numFailedTestSuites ?? 0);
+// Failed tests, plus test files that failed without a failing test (they did not load or a hook threw).
+const brokenFiles = (results.testResults ?? []).filter(
+  (file) => file.status === 'failed' && !(file.assertionResults ?? []).some((a) => a.status === 'failed'),
+).length;
+const failed = (results.numFailedTests ?? 0) + brokenFiles;
 if (results.numTotalTests === 0) {
   process.stdout.write('no tests ran\n0 passed, 1 failed\n');
   process.exit(1);

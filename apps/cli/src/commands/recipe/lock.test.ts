@@ -9,9 +9,11 @@ let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'drover-cli-lock-'));
   await cp(join(CLI_ROOT, '..', '..', 'examples', 'minimal'), join(dir, 'minimal'), { recursive: true });
-  await mkdir(join(dir, 'base'));
-  await writeFile(join(dir, 'base', 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  await writeFile(join(dir, 'base', 'index.json'), '{"schemaVersion":2,"manifests":[]}');
+  // Start without the example's committed lock, next to a base layout of our own (the recipe says ../base/layout).
+  await rm(join(dir, 'minimal', 'drover.lock'), { force: true });
+  await mkdir(join(dir, 'base', 'layout'), { recursive: true });
+  await writeFile(join(dir, 'base', 'layout', 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  await writeFile(join(dir, 'base', 'layout', 'index.json'), '{"schemaVersion":2,"manifests":[]}');
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -36,7 +38,7 @@ describe('drover recipe lock', () => {
     expect(again.status).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ upToDate: true, written: false });
 
-    await writeFile(join(dir, 'base', 'index.json'), '{"schemaVersion":2,"manifests":[{}]}');
+    await writeFile(join(dir, 'base', 'layout', 'index.json'), '{"schemaVersion":2,"manifests":[{}]}');
     const stale = spawnCli(['recipe', 'lock', recipe, '--frozen'], { SOURCE_DATE_EPOCH: '1700000000' });
     expect(stale.status).toBe(75);
     expect(stale.stderr).toMatch(
