@@ -318,14 +318,7 @@ class LayerApplier {
       let child = dir.children!.get(part);
       if (!child) {
         if (!create) return undefined;
-        const inode = this.#tree.newInode({
-          type: 'dir',
-          mode: 0o755,
-          uid: 0,
-          gid: 0,
-          mtime: { sec: 0, nsec: 0 },
-        });
-        child = this.#tree.link(dir, part, inode, this.#layer);
+        child = this.#implicitDir(dir, part);
       }
       if (child.inode.type === 'symlink') {
         this.#countSymlinkHop(hops, path);
@@ -349,6 +342,18 @@ class LayerApplier {
       stack.push(child);
     }
     return stack[stack.length - 1];
+  }
+
+  /** A directory a layer implies but never lists (as tar extractors create it): root-owned, 0755, time 0. */
+  #implicitDir(parent: TreeNode, name: string): TreeNode {
+    const inode = this.#tree.newInode({
+      type: 'dir',
+      mode: 0o755,
+      uid: 0,
+      gid: 0,
+      mtime: { sec: 0, nsec: 0 },
+    });
+    return this.#tree.link(parent, name, inode, this.#layer);
   }
 
   /** One more symlink followed while resolving `path`; a loop (or an absurd chain) is an error. */
@@ -392,14 +397,7 @@ class LayerApplier {
       const child = dir.children!.get(part);
       if (!child) {
         if (!create) return undefined;
-        const inode = this.#tree.newInode({
-          type: 'dir',
-          mode: 0o755,
-          uid: 0,
-          gid: 0,
-          mtime: { sec: 0, nsec: 0 },
-        });
-        stack.push(this.#tree.link(dir, part, inode, this.#layer));
+        stack.push(this.#implicitDir(dir, part));
         continue;
       }
       if (child.inode.type === 'symlink') {
