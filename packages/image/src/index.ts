@@ -57,3 +57,24 @@ export {
   GPT_ATTR_READ_ONLY,
   planDisk,
 } from './gpt/layout.js';
+export type { DiffImagesOptions, ImageDiff } from './report/diff.js';
+export { diffImages } from './report/diff.js';
+export type { ImageInspectionReport, InspectImageFileOptions } from './report/inspect.js';
+export { inspectImageFile } from './report/inspect.js';
+export type { TreeFromDirectoryOptions, TreeFromTarOptions } from './rootfs/base.js';
+export { treeFromDirectory, treeFromTar } from './rootfs/base.js';
+export type { FilesystemResult, WriteFilesystemOptions } from './rootfs/filesystem.js';
+export { writeFilesystem } from './rootfs/filesystem.js';
+export type { ApplyLayersOptions, ApplyLayersResult } from './rootfs/layers.js';
+export { applyLayers } from './rootfs/layers.js';
+export type { NormalizeTreeOptions } from './rootfs/normalize.js';
+export { normalizeTree } from './rootfs/normalize.js';
+export type { WriteRootfsTarOptions } from './rootfs/tar-output.js';
+export { writeRootfsTar } from './rootfs/tar-output.js';
+export type { FileDigest, FileDigests } from './rootfs/types.js';
+export type { FileEntry, FileManifest, FileManifestOptions } from './sbom/files.js';
+export { fileManifest } from './sbom/files.js';
+export type { FindPackagesOptions, PackageInfo } from './sbom/packages.js';
+export { findPackages } from './sbom/packages.js';
+export type { GenerateSbomOptions, SpdxDocument } from './sbom/spdx.js';
+export { generateSbom } from './sbom/spdx.js';
