@@ -9,5 +9,5 @@ export interface FileDigest {
   sha1: string;
 }
 
-/** Content digests of every regular file with data, by `TreeInode.id` (hardlinks share one entry). */
+/** Content digests of every regular file (empty ones too), by `TreeInode.id` (hardlinks share one entry). */
 export type FileDigests = Map<number, FileDigest>;
