@@ -41,7 +41,116 @@ PRETTY_NAME="drover example base image 1"
 HOME_URL="https://example.invalid/drover"
 `;
 
-/** Layer 1: a merged-/usr skeleton with the files an OS image build expects. */
+/** The installed packages the dpkg database lists, with the files each one owns (paths as dpkg records them). */
+const PACKAGES: { stanza: string[]; list: string[] }[] = [
+  {
+    stanza: [
+      'Package: base-files',
+      'Essential: yes',
+      'Priority: required',
+      'Section: admin',
+      'Installed-Size: 12',
+      'Maintainer: drover maintainers <maintainers@example.invalid>',
+      'Architecture: amd64',
+      'Version: 1.2.0',
+      'Description: drover example base system miscellaneous files',
+      ' This package contains the basic filesystem hierarchy of the drover example',
+      ' base image and the os-release file.',
+    ],
+    list: [
+      '/.',
+      '/etc',
+      '/etc/group',
+      '/etc/hostname',
+      '/etc/hosts',
+      '/etc/os-release',
+      '/etc/passwd',
+      '/usr',
+      '/usr/lib',
+      '/usr/lib/os-release',
+      '/usr/share',
+      '/usr/share/doc',
+      '/usr/share/doc/base-files',
+      '/usr/share/doc/base-files/copyright',
+    ],
+  },
+  {
+    stanza: [
+      'Package: libc6',
+      'Priority: optional',
+      'Section: libs',
+      'Installed-Size: 4',
+      'Maintainer: drover maintainers <maintainers@example.invalid>',
+      'Architecture: amd64',
+      'Multi-Arch: same',
+      'Source: glibc',
+      'Version: 2.36-9+drover1',
+      'Description: GNU C Library: Shared libraries (example placeholder)',
+      ' Stands in for the C library in the drover example base image; the file it',
+      ' installs is a placeholder, not a real shared object.',
+    ],
+    list: [
+      '/.',
+      '/usr',
+      '/usr/lib',
+      '/usr/lib/x86_64-linux-gnu',
+      '/usr/lib/x86_64-linux-gnu/libc.so.6',
+      '/usr/share',
+      '/usr/share/doc',
+      '/usr/share/doc/libc6',
+      '/usr/share/doc/libc6/copyright',
+    ],
+  },
+  {
+    stanza: [
+      'Package: busybox',
+      'Priority: optional',
+      'Section: utils',
+      'Installed-Size: 2',
+      'Maintainer: drover maintainers <maintainers@example.invalid>',
+      'Architecture: amd64',
+      'Version: 1:1.36.1-3+drover1',
+      'Depends: libc6 (>= 2.34)',
+      'Description: Tiny utilities for small and embedded systems (example placeholder)',
+      ' Provides /usr/bin/hello and a busybox stand-in for the drover example base image.',
+    ],
+    list: [
+      '/.',
+      '/bin',
+      '/bin/busybox',
+      '/bin/hello',
+      '/usr',
+      '/usr/share',
+      '/usr/share/doc',
+      '/usr/share/doc/busybox',
+      '/usr/share/doc/busybox/copyright',
+    ],
+  },
+];
+
+/** `var/lib/dpkg/status`: what dpkg writes for installed packages (sorted by name, as dpkg does). */
+function dpkgStatus(): string {
+  return PACKAGES.map(({ stanza }) => {
+    const [first, ...rest] = stanza;
+    return `${[first, 'Status: install ok installed', ...rest].join('\n')}\n`;
+  }).join('\n');
+}
+
+function dpkgInfo(): TarWriteEntry[] {
+  return PACKAGES.flatMap(({ stanza, list }) => {
+    const name = stanza[0]!.slice('Package: '.length);
+    const multiArch = stanza.includes('Multi-Arch: same') ? ':amd64' : '';
+    return [file(`var/lib/dpkg/info/${name}${multiArch}.list`, `${list.join('\n')}\n`)];
+  });
+}
+
+const copyright = (name: string, license: string): TarWriteEntry =>
+  file(
+    `usr/share/doc/${name}/copyright`,
+    `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: ${name}\n\nFiles: *\nLicense: ${license}\n`,
+  );
+
+/** Layer 1: a merged-/usr skeleton with the files an OS image build expects, and a dpkg database. */
 function skeleton(): TarWriteEntry[] {
   return [
     symlink('bin', 'usr/bin'),
@@ -65,18 +174,35 @@ function skeleton(): TarWriteEntry[] {
     dir('tmp', 0o1777),
     dir('usr'),
     dir('usr/bin'),
+    file(
+      'usr/bin/busybox',
+      '#!/bin/sh\n# placeholder for busybox in the drover example base image\nexit 0\n',
+      0o755,
+    ),
     file('usr/bin/hello', '#!/bin/sh\necho "hello from the drover base image"\n', 0o755),
     dir('usr/lib'),
     file('usr/lib/os-release', OS_RELEASE),
+    dir('usr/lib/x86_64-linux-gnu'),
+    file('usr/lib/x86_64-linux-gnu/libc.so.6', 'placeholder: not a real C library\n', 0o644),
     dir('usr/sbin'),
     dir('usr/share'),
     dir('usr/share/doc'),
+    dir('usr/share/doc/base-files'),
+    copyright('base-files', 'Apache-2.0'),
+    dir('usr/share/doc/busybox'),
+    copyright('busybox', 'GPL-2.0-only'),
+    dir('usr/share/doc/libc6'),
+    copyright('libc6', 'LGPL-2.1-or-later'),
     file(
       'usr/share/doc/README',
       'This is a tiny example base image for drover recipes; it has no package manager.\n',
     ),
     dir('var'),
     dir('var/lib'),
+    dir('var/lib/dpkg'),
+    dir('var/lib/dpkg/info'),
+    ...dpkgInfo(),
+    file('var/lib/dpkg/status', dpkgStatus()),
     dir('var/log'),
     symlink('var/run', '../run'),
     dir('var/tmp', 0o1777),
