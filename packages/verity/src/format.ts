@@ -12,7 +12,7 @@ import {
 import { type FecResult, writeFec } from './fec.js';
 import { treeGeometry } from './geometry.js';
 import { createBlockHasher, defaultThreads } from './hasher.js';
-import { hashDataStream, openFile, sameFile, sizeOf } from './io.js';
+import { checkDataOffset, hashDataStream, openFile, sameFile, sizeOf } from './io.js';
 import {
   checkBlockSize,
   checkHashType,
@@ -31,6 +31,11 @@ import { TreeBuilder } from './tree.js';
 export interface FormatVerityOptions {
   /** The data device or image file to protect. */
   dataPath: string;
+  /**
+   * Byte offset of the data inside `dataPath` (a partition inside a disk image), default 0. The tree covers the
+   * blocks from there; the kernel sees them as a device of its own, so nothing else changes.
+   */
+  dataOffset?: number;
   /** Where the hash tree goes; may be `dataPath` itself with a `hashOffset` past the data. */
   hashPath: string;
   /** `--format`: 1 (default) or 0 for Chrome OS. */
@@ -177,19 +182,31 @@ export async function formatVerity(options: FormatVerityOptions, ctx: Context = 
   throwIfAborted(ctx);
   const data = await openFile(options.dataPath, 'r', 'data device');
   try {
-    const dataSize = await sizeOf(data);
+    const dataOffset = checkDataOffset(options.dataOffset);
+    const dataSize = Math.max(0, (await sizeOf(data)) - dataOffset);
     const params = resolveFormatParams(options, dataSize);
     const geometry = treeGeometry(params);
     const sharedWithData = await sameFile(options.dataPath, options.hashPath);
-    if (sharedWithData && params.hashOffset < params.dataBlocks * params.dataBlockSize) {
+    const dataEnd = dataOffset + params.dataBlocks * params.dataBlockSize;
+    if (
+      sharedWithData &&
+      params.hashOffset < dataEnd &&
+      dataOffset < Math.max(geometry.hashEnd, params.hashOffset + SUPERBLOCK_SIZE)
+    ) {
       throw new DroverError(
         'VERITY_HASH_OFFSET_OVERLAP',
-        `hash offset ${params.hashOffset} lies inside the data area (${params.dataBlocks * params.dataBlockSize} bytes)`,
+        `hash offset ${params.hashOffset} lies inside the data area (bytes ${dataOffset} to ${dataEnd})`,
         {
-          hint: `Pass --hash-offset of at least ${params.dataBlocks * params.dataBlockSize}, or lower --data-blocks.`,
-          details: { hashOffset: params.hashOffset, dataEnd: params.dataBlocks * params.dataBlockSize },
+          hint: `Pass --hash-offset of at least ${dataEnd}, or lower --data-blocks.`,
+          details: { hashOffset: params.hashOffset, dataOffset, dataEnd },
         },
       );
+    }
+    if (dataOffset > 0 && options.fecPath !== undefined) {
+      throw new DroverError('VERITY_DATA_OFFSET_FEC', 'FEC cannot be combined with a data offset yet', {
+        kind: 'usage',
+        hint: 'Drop --data-offset (use the partition device or a copy of it), or drop --fec-device.',
+      });
     }
     if (!params.superblock && params.hashOffset % params.hashBlockSize !== 0) {
       throw new DroverError(
@@ -327,7 +344,7 @@ async function buildTree(
   hashFile: FileHandle,
   params: VerityParams,
   geometry: ReturnType<typeof treeGeometry>,
-  options: Pick<FormatVerityOptions, 'threads' | 'hashPath'>,
+  options: Pick<FormatVerityOptions, 'threads' | 'hashPath' | 'dataOffset'>,
   ctx: Context,
 ): Promise<Buffer> {
   const totalBytes = params.dataBlocks * params.dataBlockSize;
@@ -358,6 +375,7 @@ async function buildTree(
         blockSize: params.dataBlockSize,
         dataBlocks: params.dataBlocks,
         blocksPerSlot,
+        dataOffset: options.dataOffset ?? 0,
         progress,
         ctx,
       },

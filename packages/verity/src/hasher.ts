@@ -2,6 +2,8 @@ import { hash as oneShotHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { DroverError } from '@drover/core';
+import { emitSha256x4Module, SHA256X4_SCRATCH, type Sha256x4, sha256x4Records } from './sha256x4.js';
+import { type WasmMemory, type WasmModule, wasmApi } from './wasm.js';
 
 /** How a block is hashed: `HASH(salt || block)` for type 1, `HASH(block || salt)` for type 0. */
 export interface BlockHashSpec {
@@ -49,14 +51,39 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { hash } = require('node:crypto');
 const hashRecords = (${hashRecords.toString()});
-const { algorithm, stride, entrySize, slots } = workerData;
-const views = slots.map((s) => ({ data: new Uint8Array(s.data), out: new Uint8Array(s.out) }));
+const sha256x4Records = (${sha256x4Records.toString()});
+const { algorithm, stride, entrySize, slots, wasm } = workerData;
+let simd;
+if (wasm) {
+  const instance = new WebAssembly.Instance(wasm.module, { env: { memory: wasm.memory } });
+  simd = { chunks: instance.exports.chunks, memory: wasm.memory };
+}
+const views = slots.map((s) => ({ data: new Uint8Array(s.data), out: new Uint8Array(s.out), offset: s.offset }));
 parentPort.on('message', (m) => {
-  const { data, out } = views[m.slot];
-  hashRecords(hash, algorithm, data, stride, m.count, out, entrySize);
+  const { data, out, offset } = views[m.slot];
+  if (simd) sha256x4Records(simd, offset, stride, m.count, wasm.scratch, out, entrySize);
+  else hashRecords(hash, algorithm, data, stride, m.count, out, entrySize);
   parentPort.postMessage(m.slot);
 });
 `;
+
+const simdModules = new Map<boolean, WasmModule | null>();
+
+/** The compiled multi-buffer SHA-256 module, or undefined where WebAssembly SIMD (or shared memory) is missing. */
+export function sha256x4Module(shared: boolean): WasmModule | undefined {
+  let module = simdModules.get(shared);
+  if (module === undefined) {
+    const bytes = emitSha256x4Module({ shared, maxPages: 65536 });
+    try {
+      module = wasmApi?.validate(bytes) ? new wasmApi.Module(bytes) : null;
+    } catch {
+      // No WebAssembly (e.g. --jitless): hash with node:crypto instead.
+      module = null;
+    }
+    simdModules.set(shared, module);
+  }
+  return module ?? undefined;
+}
 
 /**
  * A buffer pair the pipeline fills with blocks and gets digests back in. `data` holds `stride`-byte records:
@@ -77,6 +104,8 @@ export interface BlockHasherOptions extends BlockHashSpec {
   blocksPerSlot: number;
   /** Worker threads; 0 hashes on the calling thread. */
   threads: number;
+  /** Use the WebAssembly SIMD SHA-256 (sha256 only); default true. */
+  simd?: boolean;
 }
 
 /** A pool of worker threads hashing slots of blocks; `run` resolves once the slot's digests are in `out`. */
@@ -84,6 +113,8 @@ export interface BlockHasher {
   readonly slots: readonly HashSlot[];
   /** Bytes per record in a slot's data: block plus salt. */
   readonly stride: number;
+  /** True when blocks are hashed by the WebAssembly SIMD SHA-256. */
+  readonly simd: boolean;
   run(slot: HashSlot, count: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -103,19 +134,32 @@ export function createBlockHasher(options: BlockHasherOptions): BlockHasher {
   const stride = blockSize + saltSize;
   const blockAt = options.hashType === 1 ? saltSize : 0;
   const saltAt = options.hashType === 1 ? 0 : blockSize;
+  const module =
+    options.algorithm === 'sha256' && options.simd !== false ? sha256x4Module(shared) : undefined;
+  // With SIMD, every slot's records live in one WebAssembly memory (shared with the workers, so nothing is
+  // copied), after one scratch area per hashing thread.
+  let memory: WasmMemory | undefined;
+  const scratchSize = Math.ceil(SHA256X4_SCRATCH / 64) * 64;
+  const slotBytes = Math.ceil((blocksPerSlot * stride) / 64) * 64;
+  const dataStart = Math.ceil((Math.max(1, threads) * scratchSize) / 4096) * 4096;
+  if (module) {
+    const pages = Math.ceil((dataStart + slotCount * slotBytes) / 65536);
+    memory = new wasmApi!.Memory({ initial: pages, maximum: pages, shared });
+  }
   const slots: HashSlot[] = [];
-  const raw: { data: SharedArrayBuffer; out: SharedArrayBuffer }[] = [];
+  const raw: { data: ArrayBufferLike; offset: number; out: SharedArrayBuffer }[] = [];
   for (let i = 0; i < slotCount; i++) {
     let data: Buffer;
     let out: Buffer;
+    const offset = dataStart + i * slotBytes;
+    if (memory) data = Buffer.from(memory.buffer, offset, blocksPerSlot * stride);
+    else if (shared) data = Buffer.from(new SharedArrayBuffer(blocksPerSlot * stride));
+    else data = Buffer.alloc(blocksPerSlot * stride);
     if (shared) {
-      const d = new SharedArrayBuffer(blocksPerSlot * stride);
       const o = new SharedArrayBuffer(blocksPerSlot * entrySize);
-      raw.push({ data: d, out: o });
-      data = Buffer.from(d);
+      raw.push({ data: data.buffer, offset, out: o });
       out = Buffer.from(o);
     } else {
-      data = Buffer.alloc(blocksPerSlot * stride);
       out = Buffer.alloc(blocksPerSlot * entrySize);
     }
     const blocks: Buffer[] = [];
@@ -126,11 +170,19 @@ export function createBlockHasher(options: BlockHasherOptions): BlockHasher {
     slots.push({ index: i, data, out, blocks });
   }
   if (!shared) {
+    let simd: Sha256x4 | undefined;
+    if (module && memory) {
+      const instance = new wasmApi!.Instance(module, { env: { memory } });
+      simd = { chunks: instance.exports.chunks as Sha256x4['chunks'], memory };
+    }
     return {
       slots,
       stride,
+      simd: simd !== undefined,
       async run(slot, count) {
-        hashRecords(oneShotHash, options.algorithm, slot.data, stride, count, slot.out, entrySize);
+        if (simd)
+          sha256x4Records(simd, dataStart + slot.index * slotBytes, stride, count, 0, slot.out, entrySize);
+        else hashRecords(oneShotHash, options.algorithm, slot.data, stride, count, slot.out, entrySize);
       },
       async close() {},
     };
@@ -149,7 +201,13 @@ export function createBlockHasher(options: BlockHasherOptions): BlockHasher {
   for (let i = 0; i < threads; i++) {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { algorithm: options.algorithm, stride, entrySize, slots: raw },
+      workerData: {
+        algorithm: options.algorithm,
+        stride,
+        entrySize,
+        slots: raw,
+        wasm: module ? { module, memory, scratch: i * scratchSize } : undefined,
+      },
     });
     worker.on('message', (slotIndex: number) => {
       const p = pending.get(slotIndex);
@@ -173,6 +231,7 @@ export function createBlockHasher(options: BlockHasherOptions): BlockHasher {
   return {
     slots,
     stride,
+    simd: module !== undefined,
     async run(slot, count) {
       if (failure) throw failure;
       while (idle.length === 0) await new Promise<void>((resolve) => waiting.push(resolve));

@@ -98,12 +98,15 @@ export async function hashDataStream(
     blockSize: number;
     dataBlocks: number;
     blocksPerSlot: number;
+    /** Byte offset of block 0 in `file` (a partition inside a disk image); default 0. */
+    dataOffset?: number;
     progress: ProgressTask;
     ctx: Context;
   },
   onChunk: (firstBlock: number, count: number, digests: Buffer) => Promise<void> | void,
 ): Promise<void> {
   const { file, hasher, blockSize, dataBlocks, blocksPerSlot, progress, ctx } = options;
+  const dataOffset = options.dataOffset ?? 0;
   const free: HashSlot[] = [...hasher.slots];
   const queue: { slot: HashSlot; first: number; count: number; done: Promise<void> }[] = [];
   let next = 0;
@@ -119,7 +122,7 @@ export async function hashDataStream(
           slot.data,
           count,
           blockSize,
-          next * blockSize,
+          dataOffset + next * blockSize,
         );
         const done = hasher.run(slot, count);
         done.catch(() => {});
@@ -170,4 +173,20 @@ async function readBlocks(
       }
     }
   }
+}
+
+/** Validate a `dataOffset` option: a non-negative whole number of bytes. */
+export function checkDataOffset(dataOffset: number | undefined): number {
+  const value = dataOffset ?? 0;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new DroverError(
+      'VERITY_DATA_OFFSET_INVALID',
+      `data offset ${value} is not a non-negative byte count`,
+      {
+        hint: 'Pass --data-offset as the byte offset of the data (e.g. the partition start) inside the file.',
+        details: { dataOffset: value },
+      },
+    );
+  }
+  return value;
 }

@@ -250,6 +250,12 @@ function makeChecker(
 
 /** Rewrite the blocks FEC can recover in place (or only report them with `dryRun`), then verify again. */
 export async function repairVerity(options: RepairVerityOptions, ctx: Context = {}): Promise<RepairResult> {
+  if ((options.dataOffset ?? 0) !== 0) {
+    throw new DroverError('VERITY_DATA_OFFSET_FEC', 'repair cannot be combined with a data offset yet', {
+      kind: 'usage',
+      hint: 'Repair the partition device (or a copy of the partition) instead of the whole disk image.',
+    });
+  }
   const dryRun = options.dryRun ?? false;
   const before = await inspectVerity(options, ctx);
   const writers = new Map<'data' | 'hash', FileHandle>();

@@ -200,8 +200,10 @@ export interface VerifyRootHashSignatureOptions {
   rootHash: string;
   /** PKCS#7 DER (or a DPS signature JSON's base64 `signature`, decoded). */
   signature: Buffer;
-  /** The trusted certificate. */
-  certificate: string | Buffer;
+  /** The signer's certificate (trusted as is unless `ca` is given too); default the one embedded in `signature`. */
+  certificate?: string | Buffer;
+  /** Trusted CA certificate(s), PEM (a bundle is fine) or DER: the signer's certificate must be issued by one. */
+  ca?: string | Buffer;
 }
 
 /** The outcome of checking a root-hash signature. */
@@ -211,6 +213,36 @@ export interface RootHashSignatureCheck {
   reason?: string;
   signer: { subject: string; issuer: string; serialNumber: string };
   certificateFingerprint: string;
+  /** With `ca`: the subject of the CA certificate that issued the signer's. */
+  issuedBy?: string;
+}
+
+/** Split a PEM bundle (or take one DER certificate) into certificates. */
+function loadCertificates(input: string | Buffer, what: string): X509Certificate[] {
+  const text = Buffer.isBuffer(input) ? input.toString('latin1') : input;
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  const certificates = blocks ? blocks.map((b) => loadCertificate(b)) : [loadCertificate(input)];
+  if (certificates.length === 0) {
+    throw new DroverError('VERITY_CERTIFICATE_INVALID', `${what} holds no certificate`, {
+      hint: 'Pass PEM or DER X.509 certificates.',
+    });
+  }
+  return certificates;
+}
+
+/** The certificates embedded in a PKCS#7 SignedData (its optional [0] field). */
+function embeddedCertificates(signedData: DerNode[]): X509Certificate[] {
+  const field = signedData.find((n, i) => i >= 3 && n.tag === 0xa0);
+  if (!field) return [];
+  const out: X509Certificate[] = [];
+  for (const node of children(field)) {
+    try {
+      out.push(new X509Certificate(node.raw));
+    } catch {
+      // Not an X.509 certificate (e.g. an attribute certificate): it cannot be the signer's, skip it.
+    }
+  }
+  return out;
 }
 
 function algorithmName(node: DerNode): string {
@@ -225,11 +257,17 @@ export async function verifyRootHashSignature(
 ): Promise<RootHashSignatureCheck> {
   throwIfAborted(ctx);
   const rootHash = normalizeRootHash(options.rootHash);
-  const cert = loadCertificate(options.certificate);
-  const base = {
-    signer: { subject: cert.subject, issuer: cert.issuer, serialNumber: cert.serialNumber },
-    certificateFingerprint: createHash('sha256').update(cert.raw).digest('hex'),
-  };
+  if (options.certificate === undefined && options.ca === undefined) {
+    throw new DroverError(
+      'VERITY_CERTIFICATE_REQUIRED',
+      'no certificate or CA to check the signature against',
+      {
+        kind: 'usage',
+        hint: 'Pass the signer certificate (--cert) or the CA that issued it (--ca).',
+      },
+    );
+  }
+  const cas = options.ca === undefined ? [] : loadCertificates(options.ca, 'the CA file');
   const top = children(readDer(options.signature));
   if (top[0]?.tag !== 0x06 || oidText(top[0].value) !== OID.signedData || top[1]?.tag !== 0xa0) {
     throw new DroverError('VERITY_SIGNATURE_MALFORMED', 'the signature is not a PKCS#7 SignedData', {
@@ -239,6 +277,43 @@ export async function verifyRootHashSignature(
   }
   const signedData = children(children(top[1])[0]!);
   const signerInfos = signedData[signedData.length - 1]!;
+  const candidates =
+    options.certificate === undefined
+      ? embeddedCertificates(signedData)
+      : [loadCertificate(options.certificate)];
+  if (candidates.length === 0) {
+    throw new DroverError('VERITY_CERTIFICATE_REQUIRED', 'the signature embeds no certificate', {
+      kind: 'usage',
+      hint: 'Pass the signer certificate with --cert (the signature was made without embedded certificates).',
+    });
+  }
+  let first: RootHashSignatureCheck | undefined;
+  for (const cert of candidates) {
+    const check = checkSigner(rootHash, cert, signerInfos, cas);
+    if (check.valid) return check;
+    // Prefer the reason from a certificate that matched a signer over "no signer matches".
+    if (!first || (first.reason?.startsWith('no signer') && !check.reason?.startsWith('no signer')))
+      first = check;
+  }
+  return first!;
+}
+
+function checkSigner(
+  rootHash: string,
+  cert: X509Certificate,
+  signerInfos: DerNode,
+  cas: X509Certificate[],
+): RootHashSignatureCheck {
+  const base: RootHashSignatureCheck = {
+    valid: false,
+    signer: { subject: cert.subject, issuer: cert.issuer, serialNumber: cert.serialNumber },
+    certificateFingerprint: createHash('sha256').update(cert.raw).digest('hex'),
+  };
+  if (cas.length > 0) {
+    const ca = cas.find((c) => cert.checkIssued(c) && cert.verify(c.publicKey));
+    if (!ca) return { ...base, reason: 'the signer certificate is not issued by the given CA' };
+    base.issuedBy = ca.subject;
+  }
   const wanted = issuerAndSerial(cert);
   for (const info of children(signerInfos)) {
     const f = children(info);
@@ -246,7 +321,7 @@ export async function verifyRootHashSignature(
     if (!sid[0]?.raw.equals(wanted.issuer) || !sid[1]?.raw.equals(wanted.serial)) continue;
     const digestOid = algorithmName(f[2]!);
     const digest = (Object.keys(DIGESTS) as DigestName[]).find((d) => DIGESTS[d].oid === digestOid);
-    if (!digest) return { ...base, valid: false, reason: `unsupported digest ${digestOid}` };
+    if (!digest) return { ...base, reason: `unsupported digest ${digestOid}` };
     const content = Buffer.from(rootHash, 'latin1');
     let signed = content;
     let next = 3;
@@ -256,20 +331,18 @@ export async function verifyRootHashSignature(
       const md = children(attrs).find((a) => oidText(children(a)[0]!.value) === OID.messageDigest);
       const value = md ? children(children(md)[1]!)[0]?.value : undefined;
       if (!value?.equals(createHash(digest).update(content).digest())) {
-        return { ...base, valid: false, reason: 'the signed message digest does not match the root hash' };
+        return { ...base, reason: 'the signed message digest does not match the root hash' };
       }
       signed = Buffer.concat([Buffer.from([0x31]), attrs.raw.subarray(1)]);
       next = 4;
     }
     const signatureValue = f[next + 1]?.value;
-    if (!signatureValue) return { ...base, valid: false, reason: 'signer info has no signature' };
+    if (!signatureValue) return { ...base, reason: 'signer info has no signature' };
     const algorithm = cert.publicKey.asymmetricKeyType === 'ed25519' ? null : digest;
     const valid = cryptoVerify(algorithm, signed, cert.publicKey, signatureValue);
-    return valid
-      ? { ...base, valid }
-      : { ...base, valid, reason: 'the signature does not match the root hash' };
+    return valid ? { ...base, valid } : { ...base, reason: 'the signature does not match the root hash' };
   }
-  return { ...base, valid: false, reason: 'no signer in the signature matches the certificate' };
+  return { ...base, reason: 'no signer in the signature matches the certificate' };
 }
 
 /** The DPS signature partition's contents: the JSON, NUL-padded to a multiple of 4096 bytes. */

@@ -1,6 +1,6 @@
 import type { VerityRecord } from '@drover/core';
 import { DroverError } from '@drover/core';
-import { hashStartBlock } from './geometry.js';
+import { hashStartBlock, treeGeometry } from './geometry.js';
 import { checkBlockSize, digestSizeOf, parseRootHash, resolveSalt, saltText } from './params.js';
 
 /** What the kernel does on a corrupted block (default: return I/O errors). */
@@ -18,7 +18,10 @@ export interface RenderVerityTableOptions {
   onError?: 'restart' | 'panic';
   ignoreZeroBlocks?: boolean;
   checkAtMostOnce?: boolean;
-  /** FEC parity: device, byte offset and roots (the covered block count is derived or given). */
+  /**
+   * FEC parity: device, byte offset and roots. The covered block count is given, or derived from the hash device
+   * size, or from `offset` (FEC in the hash file), or from the end of the tree.
+   */
   fec?: { device: string; offset?: number; roots: number; blocks?: number; hashDeviceSize?: number };
   /** Keyring description of the root-hash signature (`root_hash_sig_key_desc`). */
   signatureKeyDescription?: string;
@@ -69,17 +72,22 @@ export function renderVerityTable(options: RenderVerityTableOptions): VerityTabl
     const fec = options.fec;
     let blocks = fec.blocks;
     if (blocks === undefined) {
-      // Data blocks plus the hash device from the first hash block to its end (or to the FEC offset).
-      const end = fec.hashDeviceSize ?? fec.offset;
-      if (end === undefined) {
-        throw new DroverError(
-          'VERITY_FEC_BLOCKS_REQUIRED',
-          'cannot derive fec_blocks without the hash device size',
-          {
-            hint: 'Pass the FEC result from formatVerity (fec.blocks), or the hash device size.',
-          },
-        );
-      }
+      // Data blocks plus the hash device from the first hash block to its end (or to the FEC offset when FEC
+      // shares the hash file); by default the end of the tree, where veritysetup ends a hash file it creates.
+      const end =
+        fec.hashDeviceSize ??
+        (fec.offset !== undefined && fec.offset > 0
+          ? fec.offset
+          : treeGeometry({
+              hashType: v.hashType,
+              algorithm: v.algorithm,
+              dataBlockSize,
+              hashBlockSize,
+              dataBlocks: v.dataBlocks,
+              salt: Buffer.alloc(0),
+              hashOffset: v.hashOffset ?? 0,
+              superblock: v.superblock ?? true,
+            }).hashEnd);
       blocks = v.dataBlocks + Math.ceil((end - start * hashBlockSize) / dataBlockSize);
     }
     opts.push(

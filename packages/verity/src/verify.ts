@@ -12,7 +12,7 @@ import { paramsFromSuperblock } from './dump.js';
 import { toVerityRecord } from './format.js';
 import { type TreeGeometry, treeGeometry } from './geometry.js';
 import { type BlockHashSpec, createBlockHasher, defaultThreads, hashBlock } from './hasher.js';
-import { hashDataStream, openFile, readPadded, sizeOf } from './io.js';
+import { checkDataOffset, hashDataStream, openFile, readPadded, sizeOf } from './io.js';
 import {
   checkBlockSize,
   checkHashType,
@@ -28,6 +28,8 @@ import { decodeSuperblock } from './superblock.js';
 /** What `verifyVerity` checks; without a superblock the tree parameters must be given (veritysetup defaults). */
 export interface VerifyVerityOptions {
   dataPath: string;
+  /** Byte offset of the data inside `dataPath` (a partition inside a disk image), default 0. */
+  dataOffset?: number;
   hashPath: string;
   /** The trusted root hash, hex. */
   rootHash: string;
@@ -71,6 +73,8 @@ export interface VerifyResult {
   rootHash: string;
   record: VerityRecord;
   dataPath: string;
+  /** Byte offset of the data in `dataPath` (data-block issue offsets include it); present when not 0. */
+  dataOffset?: number;
   hashPath: string;
   counts: VerityIssueCounts;
   /** Issues in the order found, at most `maxIssues`. */
@@ -234,6 +238,12 @@ export async function verifyVerity(
   options: VerifyVerityOptions & VerifyFecOptions,
   ctx: Context = {},
 ): Promise<VerifyResult> {
+  if ((options.dataOffset ?? 0) !== 0 && options.fecPath !== undefined) {
+    throw new DroverError('VERITY_DATA_OFFSET_FEC', 'FEC cannot be combined with a data offset yet', {
+      kind: 'usage',
+      hint: 'Drop --data-offset (use the partition device or a copy of it), or drop --fec-device.',
+    });
+  }
   const inspection = await inspectVerity(options, ctx);
   if (options.fecPath === undefined) return inspection.result;
   const fec = await analyzeFec(inspection, { ...options, fecPath: options.fecPath, dryRun: true }, ctx);
@@ -254,11 +264,12 @@ export async function inspectVerity(options: VerifyVerityOptions, ctx: Context =
     const params = await resolveParams(hashFile, options, log);
     const root = parseRootHash(options.rootHash, params.algorithm);
     const geometry = treeGeometry(params);
-    const dataSize = await sizeOf(data);
+    const dataOffset = checkDataOffset(options.dataOffset);
+    const dataSize = Math.max(0, (await sizeOf(data)) - dataOffset);
     if (dataSize < params.dataBlocks * params.dataBlockSize) {
       throw new DroverError(
         'VERITY_DATA_TOO_SMALL',
-        `data device holds ${dataSize} bytes; the tree covers ${params.dataBlocks * params.dataBlockSize}`,
+        `data device holds ${dataSize} bytes${dataOffset > 0 ? ` after offset ${dataOffset}` : ''}; the tree covers ${params.dataBlocks * params.dataBlockSize}`,
         {
           kind: 'integrity',
           hint: 'Check the data path and --data-blocks.',
@@ -300,6 +311,7 @@ export async function inspectVerity(options: VerifyVerityOptions, ctx: Context =
       truncated: log.truncated,
       checked: { dataBlocks: params.dataBlocks, hashBlocks: geometry.hashBlocks },
     };
+    if (dataOffset > 0) result.dataOffset = dataOffset;
     return {
       result,
       params,
@@ -324,12 +336,13 @@ export async function checkData(
   geometry: TreeGeometry,
   root: Buffer,
   log: IssueLog,
-  options: { threads?: number; hashPath: string },
+  options: { threads?: number; hashPath: string; dataOffset?: number },
   ctx: Context,
   onBad?: (index: number) => void,
 ): Promise<void> {
   const { dataBlockSize, hashBlockSize, dataBlocks } = params;
   const { perBlock, entrySize, digestSize } = geometry;
+  const dataOffset = options.dataOffset ?? 0;
   const totalBytes = dataBlocks * dataBlockSize;
   const blocksPerSlot = Math.max(1, Math.floor((2 * 1024 * 1024) / dataBlockSize));
   const hasher = createBlockHasher({
@@ -351,7 +364,7 @@ export async function checkData(
   const stored = Buffer.alloc((Math.ceil(blocksPerSlot / perBlock) + 1) * hashBlockSize);
   try {
     await hashDataStream(
-      { file: data, hasher, blockSize: dataBlockSize, dataBlocks, blocksPerSlot, progress, ctx },
+      { file: data, hasher, blockSize: dataBlockSize, dataBlocks, blocksPerSlot, dataOffset, progress, ctx },
       async (first, count, digests) => {
         if (!leaves) {
           const actual = digests.subarray(0, digestSize);
@@ -368,7 +381,7 @@ export async function checkData(
           const b = first + i;
           const at = (Math.floor(b / perBlock) - firstHashBlock) * hashBlockSize + (b % perBlock) * entrySize;
           if (digests.compare(stored, at, at + digestSize, i * entrySize, i * entrySize + digestSize) !== 0) {
-            log.add({ kind: 'data-block', index: b, offset: b * dataBlockSize });
+            log.add({ kind: 'data-block', index: b, offset: dataOffset + b * dataBlockSize });
             onBad?.(b);
           }
         }

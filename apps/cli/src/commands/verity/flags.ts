@@ -38,6 +38,14 @@ export const fecFlags = {
   'fec-offset': Flags.integer({ summary: 'Byte offset of the parity in the FEC device.', default: 0 }),
 };
 
+/** Data inside a larger file (a partition in a disk image). */
+export const dataOffsetFlag = {
+  'data-offset': Flags.integer({
+    summary: 'Byte offset of the data inside DATA (e.g. a partition in a disk image); default 0.',
+    min: 0,
+  }),
+};
+
 export const threadsFlag = {
   threads: Flags.integer({ summary: 'Worker threads for hashing (default: by size and cores; 0 = none).' }),
 };

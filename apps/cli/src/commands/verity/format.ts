@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { type FormatResult, formatVerity } from '@drover/verity';
 import { Args, Flags } from '@oclif/core';
 import { DroverCommand } from '../../command.js';
-import { fecFlags, threadsFlag, treeFlags } from './flags.js';
+import { dataOffsetFlag, fecFlags, threadsFlag, treeFlags } from './flags.js';
 
 export default class VerityFormat extends DroverCommand {
   static override summary = 'Build a dm-verity hash tree for DATA (byte-identical to veritysetup format)';
@@ -23,6 +23,7 @@ export default class VerityFormat extends DroverCommand {
   };
   static override flags = {
     ...treeFlags,
+    ...dataOffsetFlag,
     uuid: Flags.string({ summary: 'UUID recorded in the superblock (default: random).' }),
     ...fecFlags,
     'root-hash-file': Flags.string({ summary: 'Also write the root hash (hex) to this file.' }),
@@ -34,6 +35,7 @@ export default class VerityFormat extends DroverCommand {
     const result = await formatVerity(
       {
         dataPath: args.data,
+        dataOffset: flags['data-offset'],
         hashPath: args.hash,
         hashType: flags.format as 0 | 1,
         algorithm: flags.hash,

@@ -1,4 +1,5 @@
 import type { VerityRecord } from '@drover/core';
+import { DroverError } from '@drover/core';
 import {
   readVeritySuperblock,
   renderVerityTable,
@@ -8,7 +9,7 @@ import {
 } from '@drover/verity';
 import { Args, Flags } from '@oclif/core';
 import { DroverCommand } from '../../command.js';
-import { rootHashFileFlag, rootHashFrom } from './flags.js';
+import { rootHashFileFlag, rootHashFrom, treeFlags } from './flags.js';
 
 /** What `drover verity table` prints with --json. */
 export interface TableCommandResult extends VerityTable {
@@ -21,18 +22,35 @@ export default class VerityTableCommand extends DroverCommand {
   static override examples = [
     '<%= config.bin %> verity table root.hash 4c2b…e9 --data-device=/dev/sda3 --hash-device=/dev/sda4',
     '<%= config.bin %> verity table root.hash --root-hash-file=root.roothash --data-device=PARTUUID=$boot_uuid/PARTNROFF=1 --hash-device=PARTUUID=$boot_uuid/PARTNROFF=2 --on-corruption=restart --ignore-zero-blocks',
+    '<%= config.bin %> verity table --no-superblock --data-blocks=262144 --salt=e48d…2d --hash-offset=1073741824 4c2b…e9 --data-device=/dev/sda3 --hash-device=/dev/sda3',
   ];
   static override args = {
     hash: Args.string({
-      required: true,
-      description: 'Hash file with a superblock (for the tree parameters)',
+      required: false,
+      description: 'Hash file with a superblock (for the tree parameters); none with --no-superblock',
     }),
     root_hash: Args.string({ required: false, description: 'Root hash (hex)' }),
   };
   static override flags = {
     'data-device': Flags.string({ summary: 'Data device as the kernel names it.', required: true }),
     'hash-device': Flags.string({ summary: 'Hash device as the kernel names it.', required: true }),
-    'hash-offset': Flags.integer({ summary: 'Byte offset of the superblock in the hash file.', default: 0 }),
+    'hash-offset': Flags.integer({
+      summary: 'Byte offset of the superblock (of the tree with --no-superblock) in the hash device.',
+      default: 0,
+    }),
+    superblock: treeFlags.superblock,
+    hash: Flags.string({
+      summary: 'Hash algorithm, with --no-superblock (veritysetup --hash).',
+      default: 'sha256',
+    }),
+    format: treeFlags.format,
+    'data-block-size': treeFlags['data-block-size'],
+    'hash-block-size': treeFlags['hash-block-size'],
+    salt: Flags.string({ summary: 'Salt as hex, or "-" for none, with --no-superblock (default: none).' }),
+    'data-blocks': Flags.integer({
+      summary: 'Number of data blocks, required with --no-superblock.',
+      min: 1,
+    }),
     'on-corruption': Flags.string({
       summary: 'What the kernel does on corruption.',
       options: ['eio', 'ignore', 'restart', 'panic'],
@@ -55,21 +73,62 @@ export default class VerityTableCommand extends DroverCommand {
 
   async run(): Promise<TableCommandResult> {
     const { args, flags } = await this.parse(VerityTableCommand);
-    const rootHash = await rootHashFrom(args.root_hash, flags['root-hash-file']);
-    const dump = await readVeritySuperblock(
-      { hashPath: args.hash, hashOffset: flags['hash-offset'] },
-      this.context(),
-    );
-    const verity: VerityRecord = {
-      hashType: dump.hashType,
-      algorithm: dump.algorithm,
-      dataBlockSize: dump.dataBlockSize,
-      hashBlockSize: dump.hashBlockSize,
-      dataBlocks: dump.dataBlocks,
-      salt: dump.salt,
-      rootHash,
-      hashOffset: dump.hashOffset,
-    };
+    let verity: VerityRecord;
+    let hashDeviceSize: number | undefined;
+    if (flags.superblock) {
+      if (args.hash === undefined) {
+        throw new DroverError('VERITY_HASH_PATH_REQUIRED', 'no hash file to read the tree parameters from', {
+          kind: 'usage',
+          hint: 'Pass the hash file (with its superblock), or --no-superblock with the parameters as flags.',
+        });
+      }
+      const rootHash = await rootHashFrom(args.root_hash, flags['root-hash-file']);
+      const dump = await readVeritySuperblock(
+        { hashPath: args.hash, hashOffset: flags['hash-offset'] },
+        this.context(),
+      );
+      verity = {
+        hashType: dump.hashType,
+        algorithm: dump.algorithm,
+        dataBlockSize: dump.dataBlockSize,
+        hashBlockSize: dump.hashBlockSize,
+        dataBlocks: dump.dataBlocks,
+        salt: dump.salt,
+        rootHash,
+        hashOffset: dump.hashOffset,
+      };
+      hashDeviceSize = dump.hashDeviceSize;
+    } else {
+      // Everything from flags: the one positional argument is the root hash (there is no hash file to read).
+      if (args.root_hash !== undefined) {
+        throw new DroverError('VERITY_TABLE_ARGUMENTS', 'with --no-superblock, pass only the root hash', {
+          kind: 'usage',
+          hint: 'Drop the hash file argument: drover verity table --no-superblock --data-blocks=N … ROOT_HASH',
+        });
+      }
+      if (flags['data-blocks'] === undefined) {
+        throw new DroverError(
+          'VERITY_DATA_BLOCKS_REQUIRED',
+          'without a superblock the number of data blocks must be given',
+          {
+            kind: 'usage',
+            hint: 'Pass --data-blocks (and --hash, --salt, block sizes) as given to format.',
+          },
+        );
+      }
+      verity = {
+        hashType: flags.format as 0 | 1,
+        algorithm: flags.hash.toLowerCase(),
+        dataBlockSize: flags['data-block-size'],
+        hashBlockSize: flags['hash-block-size'],
+        dataBlocks: flags['data-blocks'],
+        salt: flags.salt ?? '-',
+        rootHash: await rootHashFrom(args.hash, flags['root-hash-file']),
+        hashOffset: flags['hash-offset'],
+        superblock: false,
+      };
+    }
+    const rootHash = verity.rootHash;
     const table = renderVerityTable({
       verity,
       dataDevice: flags['data-device'],
@@ -84,7 +143,7 @@ export default class VerityTableCommand extends DroverCommand {
             roots: flags['fec-roots'],
             offset: flags['fec-offset'],
             blocks: flags['fec-blocks'],
-            hashDeviceSize: dump.hashDeviceSize,
+            hashDeviceSize,
           }
         : undefined,
       signatureKeyDescription: flags['signature-key-desc'],

@@ -1,7 +1,7 @@
 import { type VerifyResult, verifyVerity } from '@drover/verity';
 import { Args, Flags } from '@oclif/core';
 import { DroverCommand } from '../../command.js';
-import { fecFlags, rootHashFileFlag, rootHashFrom, threadsFlag, treeFlags } from './flags.js';
+import { dataOffsetFlag, fecFlags, rootHashFileFlag, rootHashFrom, threadsFlag, treeFlags } from './flags.js';
 
 export default class VerityVerify extends DroverCommand {
   static override summary = 'Check DATA against its hash tree and root hash, reporting every bad block';
@@ -13,6 +13,7 @@ export default class VerityVerify extends DroverCommand {
     '<%= config.bin %> verity verify root.img root.hash 4c2b…e9',
     '<%= config.bin %> verity verify root.img root.hash --root-hash-file=root.roothash --json',
     '<%= config.bin %> verity verify root.img root.hash --no-superblock --data-blocks=262144 --salt=- 4c2b…e9',
+    '<%= config.bin %> verity verify disk.img root.hash --data-offset=1048576 4c2b…e9',
   ];
   static override args = {
     data: Args.string({ required: true, description: 'Data file or device' }),
@@ -21,6 +22,7 @@ export default class VerityVerify extends DroverCommand {
   };
   static override flags = {
     ...treeFlags,
+    ...dataOffsetFlag,
     ...fecFlags,
     ...rootHashFileFlag,
     ...threadsFlag,
@@ -41,6 +43,7 @@ export default class VerityVerify extends DroverCommand {
     const result = await verifyVerity(
       {
         dataPath: args.data,
+        dataOffset: flags['data-offset'],
         hashPath: args.hash,
         rootHash,
         hashOffset: flags['hash-offset'],
