@@ -175,6 +175,7 @@ export async function* writeTar(
         let seen = 0;
         for await (const chunk of e.open()) {
           seen += (chunk as Buffer).length;
+          if (seen > size) break; // never write past the size in the header
           yield chunk as Buffer;
         }
         if (seen !== size) {

@@ -26,7 +26,9 @@ describe('bearer token auth with a tiny token endpoint', () => {
   let tokenServer: http.Server;
   let dir: string;
   let cleanup: () => Promise<void>;
-  const issued: Array<{ scopes: string[]; user?: string }> = [];
+  const issued: Array<{ scopes: string[]; user?: string; grant?: string; token?: string }> = [];
+  /** Lifetime of the tokens handed out, seconds. */
+  let ttl = 300;
 
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir());
@@ -49,16 +51,26 @@ describe('bearer token auth with a tiny token endpoint', () => {
     const certPem = await readFile(join(dir, 'cert.pem'), 'utf8');
     const der = Buffer.from(certPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
     const port = await freePort();
-    tokenServer = http.createServer((req, res) => {
+    const handle = (req: http.IncomingMessage, res: http.ServerResponse, form: URLSearchParams): void => {
       const url = new URL(req.url!, 'http://x');
       const auth = req.headers.authorization ?? '';
-      const user = auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString() : undefined;
+      let user = auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString() : undefined;
+      const grant = form.get('grant_type') ?? undefined;
+      if (grant === 'refresh_token') {
+        // OAuth2: an identity token (Docker's `<token>` user) is exchanged for access tokens by POST
+        if (form.get('refresh_token') !== 'identity-of-alice') {
+          res.writeHead(401).end();
+          return;
+        }
+        user = 'alice:s3cret';
+      }
       if (user !== undefined && user !== 'alice:s3cret') {
         res.writeHead(401).end();
         return;
       }
-      const scopes = url.searchParams.getAll('scope');
-      issued.push({ scopes, ...(user ? { user } : {}) });
+      const scopes = grant
+        ? (form.get('scope') ?? '').split(' ').filter(Boolean)
+        : url.searchParams.getAll('scope');
       // anonymous users may only pull; alice may push
       const access = scopes.map((s) => {
         const [type, name, actions] = s.split(':') as [string, string, string];
@@ -80,8 +92,16 @@ describe('bearer token auth with a tiny token endpoint', () => {
         }),
       );
       const signature = createSign('RSA-SHA256').update(`${header}.${claims}`).sign(key);
+      const token = `${header}.${claims}.${b64url(signature)}`;
+      issued.push({ scopes, token, ...(user ? { user } : {}), ...(grant ? { grant } : {}) });
       res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ token: `${header}.${claims}.${b64url(signature)}`, expires_in: 300 }));
+      // the OAuth2 endpoint answers access_token, the plain one token (both are in the spec)
+      res.end(JSON.stringify(grant ? { access_token: token, expires_in: ttl } : { token, expires_in: ttl }));
+    };
+    tokenServer = http.createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => handle(req, res, new URLSearchParams(Buffer.concat(parts).toString('utf8'))));
     });
     await new Promise<void>((r) => tokenServer.listen(port, '127.0.0.1', r));
     registry = await startTestRegistry({
@@ -149,6 +169,92 @@ describe('bearer token auth with a tiny token endpoint', () => {
     );
     expect(pulled.digest).toBe(pushed.digest);
     expect(lines.join('\n')).not.toMatch(/eyJ|s3cret|Bearer|Basic /);
+  });
+
+  it('exchanges an identity token for access tokens and fetches a new one when a token expires', async () => {
+    const layout = await openLayout({ dir: join(dir, 'src'), create: true });
+    issued.length = 0;
+    ttl = 1; // shorter than the client's 5 s safety margin: every request needs a fresh token
+    try {
+      const pushed = await pushImage({
+        layout: layout.dir,
+        source: 't',
+        reference: `${registry.host}/demo/idt:1`,
+        registry: { plainHttp: true, credentials: { identityToken: 'identity-of-alice' } },
+      });
+      const refreshes = issued.filter((i) => i.grant === 'refresh_token');
+      expect(refreshes.length).toBeGreaterThan(1);
+      expect(refreshes.every((i) => i.user === 'alice:s3cret')).toBe(true);
+      expect(refreshes.some((i) => i.scopes.includes('repository:demo/idt:pull,push'))).toBe(true);
+      const client = new RegistryClient({
+        registry: registry.host,
+        plainHttp: true,
+        credentials: { identityToken: 'identity-of-alice' },
+      });
+      expect((await client.headManifest('demo/idt', '1'))?.digest).toBe(pushed.digest);
+      client.close();
+      const wrong = new RegistryClient({
+        registry: registry.host,
+        plainHttp: true,
+        credentials: { identityToken: 'stolen' },
+        retry: { retries: 0 },
+      });
+      await expect(wrong.headManifest('demo/idt', '1')).rejects.toMatchObject({
+        code: 'REGISTRY_UNAUTHORIZED',
+        kind: 'denied',
+      });
+      wrong.close();
+    } finally {
+      ttl = 300;
+    }
+  });
+
+  it('drops a token the registry stops accepting and gets a new one (fixture proxy in front of the token registry)', async () => {
+    const proxy = await startFaultProxy(registry.host);
+    const realm = `http://127.0.0.1:${(tokenServer.address() as AddressInfo).port}/token`;
+    const client = new RegistryClient({
+      registry: proxy.host,
+      plainHttp: true,
+      credentials: { username: 'alice', password: 's3cret' },
+    });
+    try {
+      issued.length = 0;
+      expect(await client.listTags('demo/app')).toContain('1');
+      expect(issued).toHaveLength(1);
+      const revoked = `Bearer ${issued[0]!.token}`;
+      // the registry now rejects the cached token, as it would a revoked or early-expired one
+      proxy.rule = (req) =>
+        req.headers.authorization === revoked
+          ? {
+              kind: 'status',
+              status: 401,
+              headers: {
+                'WWW-Authenticate': `Bearer realm="${realm}",service="test-registry",scope="repository:demo/app:pull",error="invalid_token"`,
+              },
+            }
+          : { kind: 'pass' };
+      expect(await client.listTags('demo/app')).toContain('1');
+      expect(issued).toHaveLength(2);
+      expect(issued[1]!.token).not.toBe(issued[0]!.token);
+      // anonymous → 401 → token 1 → 200, then token 1 → 401 → token 2 → 200
+      expect(proxy.log.filter((l) => l.includes('/tags/list'))).toHaveLength(4);
+      // a registry that keeps refusing fresh tokens fails after one new token, not in a loop
+      proxy.rule = (req) =>
+        req.headers.authorization?.startsWith('Bearer ')
+          ? {
+              kind: 'status',
+              status: 401,
+              headers: {
+                'WWW-Authenticate': `Bearer realm="${realm}",service="test-registry",error="invalid_token"`,
+              },
+            }
+          : { kind: 'pass' };
+      await expect(client.listTags('demo/app')).rejects.toMatchObject({ code: 'REGISTRY_UNAUTHORIZED' });
+      expect(issued).toHaveLength(3);
+    } finally {
+      client.close();
+      await proxy.close();
+    }
   });
 });
 

@@ -3,7 +3,10 @@ import type { AddressInfo } from 'node:net';
 
 /** What the proxy does with one request. */
 export type Fault =
-  | { kind: 'pass' }
+  /** Forward, adding these headers to the registry's response. */
+  | { kind: 'pass'; responseHeaders?: Record<string, string> }
+  /** Answer with this status, headers and body without forwarding (a fixture standing in for an API). */
+  | { kind: 'reply'; status: number; headers?: Record<string, string>; body: string | Buffer }
   /** Answer with this status (and headers) without forwarding. */
   | { kind: 'status'; status: number; headers?: Record<string, string> }
   /** Forward, but cut the connection after this many response body bytes. */
@@ -33,6 +36,13 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       res.end();
       return;
     }
+    if (fault.kind === 'reply') {
+      req.resume();
+      const body = Buffer.from(fault.body);
+      res.writeHead(fault.status, { 'Content-Length': String(body.length), ...fault.headers });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
     const upstream = http.request(
       {
         host: '127.0.0.1',
@@ -42,7 +52,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         headers: { ...req.headers, host: target },
       },
       (up) => {
-        const headers = { ...up.headers };
+        const headers = { ...up.headers, ...(fault.kind === 'pass' ? fault.responseHeaders : {}) };
         if (typeof headers.location === 'string')
           headers.location = headers.location.replace(target, proxy.host);
         res.writeHead(up.statusCode ?? 502, headers);

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { startTestRegistry, type TestRegistry } from '@drover/test-registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type Descriptor,
   EMPTY_DESCRIPTOR,
   flattenImage,
   flattenSource,
@@ -18,6 +19,7 @@ import {
   inspectImage,
   listTree,
   MediaType,
+  manifestDigest,
   openLayout,
   pullImage,
   pushImage,
@@ -391,6 +393,151 @@ describe('registry client against docker-registry 2.8', () => {
         expect(await store.list()).toEqual([]);
       } finally {
         client.close();
+      }
+    });
+
+    it('uses the referrers API where the registry has one (local HTTP fixture standing in for the API, which docker-registry 2.8 lacks)', async () => {
+      const proxy = await startFaultProxy(registry.host);
+      const client = new RegistryClient({ ...plain, registry: proxy.host });
+      try {
+        await pushImage({
+          layout: layout.dir,
+          source: 'v1',
+          reference: `${proxy.host}/api/app:v1`,
+          registry: plain,
+        });
+        const subject = (await client.headManifest('api/app', 'v1'))!;
+        const referrers: Descriptor[] = [];
+        let applyFilter = true;
+        proxy.rule = (req) => {
+          const url = new URL(req.url!, 'http://fixture');
+          if (req.method === 'PUT' && url.pathname.startsWith('/v2/api/app/manifests/'))
+            return { kind: 'pass', responseHeaders: { 'OCI-Subject': subject.digest } };
+          const m = /^\/v2\/api\/app\/referrers\/(sha256:[0-9a-f]{64})$/.exec(url.pathname);
+          if (req.method !== 'GET' || !m) return { kind: 'pass' };
+          if (m[1] !== subject.digest && m[1] !== EMPTY_DESCRIPTOR.digest)
+            return { kind: 'reply', status: 500, body: '{"errors":[{"code":"UNKNOWN","message":"boom"}]}' };
+          const type = url.searchParams.get('artifactType');
+          const list = m[1] === subject.digest ? referrers : [];
+          const matching = type && applyFilter ? list.filter((d) => d.artifactType === type) : list;
+          // one descriptor per page, linked with a relative URL as the spec allows
+          const page = Number(url.searchParams.get('page') ?? '0');
+          const headers: Record<string, string> = { 'Content-Type': MediaType.OciIndex };
+          if (type && applyFilter) headers['OCI-Filters-Applied'] = 'artifactType';
+          if (page + 1 < matching.length) {
+            const next = new URLSearchParams(url.searchParams);
+            next.set('page', String(page + 1));
+            headers.Link = `<${url.pathname}?${next}>; rel="next"`;
+          }
+          const index: ImageIndex = {
+            schemaVersion: 2,
+            mediaType: MediaType.OciIndex,
+            manifests: matching.slice(page, page + 1),
+          };
+          return { kind: 'reply', status: 200, headers, body: JSON.stringify(index) };
+        };
+        for (const [type, content] of [
+          ['application/vnd.drover.signature.v1+json', '{"sig":1}'],
+          ['application/spdx+json', '{"sbom":1}'],
+        ] as const) {
+          const blob = await layout.blobs.putBytes(Buffer.from(content));
+          const empty = { ...EMPTY_DESCRIPTOR };
+          for (const [d, b] of [
+            [blob.digest, Buffer.from(content)],
+            [empty.digest, Buffer.from('{}')],
+          ] as const) {
+            await client.pushBlob(
+              'api/app',
+              { mediaType: 'application/octet-stream', digest: d, size: b.length },
+              { open: () => Readable.from([b]) },
+            );
+          }
+          const artifact: ImageManifest = {
+            schemaVersion: 2,
+            mediaType: MediaType.OciManifest,
+            artifactType: type,
+            config: empty,
+            layers: [{ mediaType: type, digest: blob.digest, size: blob.size }],
+            subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+          };
+          const bytes = Buffer.from(JSON.stringify(artifact));
+          const digest = `sha256:${require('node:crypto').createHash('sha256').update(bytes).digest('hex')}`;
+          const pushed = await client.putManifest('api/app', digest, bytes, MediaType.OciManifest);
+          referrers.push({ ...pushed, artifactType: type });
+        }
+        // the registry answered OCI-Subject, so no referrers tag was read or written
+        expect(proxy.log.some((l) => l.includes('/manifests/sha256-'))).toBe(false);
+        expect(await client.listTags('api/app')).toEqual(['v1']);
+        const all = await client.referrers('api/app', subject.digest);
+        expect(all.source).toBe('api');
+        expect(all.descriptors.map((d) => d.digest)).toEqual(referrers.map((d) => d.digest));
+        expect(proxy.log.filter((l) => l.includes('/referrers/')).length).toBe(2); // two pages
+        const sigs = await client.referrers('api/app', subject.digest, {
+          artifactType: 'application/spdx+json',
+        });
+        expect(sigs.descriptors.map((d) => d.digest)).toEqual([referrers[1]!.digest]);
+        applyFilter = false; // a registry that ignores the filter: the client filters
+        const unfiltered = await client.referrers('api/app', subject.digest, {
+          artifactType: 'application/spdx+json',
+        });
+        expect(unfiltered).toEqual(sigs);
+        expect((await client.referrers('api/app', EMPTY_DESCRIPTOR.digest)).descriptors).toEqual([]);
+        await expect(client.referrers('api/app', `sha256:${'2'.repeat(64)}`)).rejects.toMatchObject({
+          code: 'REGISTRY_UNAVAILABLE',
+        });
+      } finally {
+        client.close();
+        await proxy.close();
+      }
+    });
+
+    it('removes a deleted referrer from the referrers tag-schema index', async () => {
+      const deletable = await startTestRegistry({ deleteEnabled: true });
+      const client = new RegistryClient({ ...plain, registry: deletable.host });
+      try {
+        await pushImage({
+          layout: layout.dir,
+          source: 'v1',
+          reference: `${deletable.host}/del:v1`,
+          registry: plain,
+        });
+        const subject = (await client.headManifest('del', 'v1'))!;
+        const empty = Buffer.from('{}');
+        await client.pushBlob(
+          'del',
+          { mediaType: 'application/octet-stream', digest: EMPTY_DESCRIPTOR.digest, size: 2 },
+          { open: () => Readable.from([empty]) },
+        );
+        const pushed: Descriptor[] = [];
+        for (const type of ['application/vnd.example.a', 'application/vnd.example.b']) {
+          const artifact: ImageManifest = {
+            schemaVersion: 2,
+            mediaType: MediaType.OciManifest,
+            artifactType: type,
+            config: { ...EMPTY_DESCRIPTOR },
+            layers: [{ ...EMPTY_DESCRIPTOR }],
+            subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+          };
+          const bytes = Buffer.from(JSON.stringify(artifact));
+          pushed.push(await client.putManifest('del', manifestDigest(bytes), bytes, MediaType.OciManifest));
+        }
+        expect((await client.referrers('del', subject.digest)).descriptors).toHaveLength(2);
+        await client.deleteManifest('del', pushed[0]!.digest);
+        const left = await client.referrers('del', subject.digest);
+        expect(left).toMatchObject({ source: 'tag' });
+        expect(left.descriptors.map((d) => d.digest)).toEqual([pushed[1]!.digest]);
+        await expect(client.getManifest('del', pushed[0]!.digest)).rejects.toMatchObject({
+          code: 'REGISTRY_NOT_FOUND',
+        });
+        // deleting something that is not a referrer leaves the index alone; deleting it twice is a 404
+        await client.deleteManifest('del', subject.digest);
+        await expect(client.deleteManifest('del', subject.digest)).rejects.toMatchObject({
+          code: 'REGISTRY_NOT_FOUND',
+        });
+        expect((await client.referrers('del', subject.digest)).descriptors).toHaveLength(1);
+      } finally {
+        client.close();
+        await deletable.stop();
       }
     });
 

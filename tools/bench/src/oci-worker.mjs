@@ -13,4 +13,6 @@ if (op === 'flatten') {
   throw new Error(`unknown op ${op}`);
 }
 const ms = performance.now() - start;
-process.stdout.write(`${JSON.stringify({ ms, maxRssKiB: process.resourceUsage().maxRSS })}\n`);
+const usage = process.resourceUsage();
+const cpuMs = (usage.userCPUTime + usage.systemCPUTime) / 1000;
+process.stdout.write(`${JSON.stringify({ ms, maxRssKiB: usage.maxRSS, cpuMs })}\n`);

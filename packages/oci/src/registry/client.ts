@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { mkdir, open as openFile, rename, rm } from 'node:fs/promises';
-import { type Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { availableParallelism } from 'node:os';
+import type { Readable } from 'node:stream';
 import {
   type Context,
   type DigestString,
@@ -15,6 +15,7 @@ import {
   toDroverError,
 } from '@drover/core';
 import type { BlobStore } from '../blob-store.js';
+import { type HashSession, WorkerHasher } from '../hash-worker.js';
 import { type ParsedManifest, parseManifest } from '../manifest.js';
 import { type Descriptor, type ImageIndex, MediaType } from '../media-types.js';
 import { ByteReader } from '../tar.js';
@@ -58,6 +59,8 @@ export interface RegistryClientOptions {
   /** Blobs larger than this are uploaded in PATCH chunks of this size (default 16 MiB). */
   chunkSize?: number;
   userAgent?: string;
+  /** Worker threads that hash downloads while they stream (default: 2, or 1 on a single-CPU machine). */
+  hashWorkers?: number;
 }
 
 /** A manifest fetched from a registry, verified against its digest. */
@@ -107,6 +110,10 @@ const NETWORK_CODES = new Set([
   'UND_ERR_SOCKET',
 ]);
 const MAX_MANIFEST = 4 << 20;
+/** Bytes of a download that may wait for the disk write in flight before the socket pauses. */
+const MAX_PENDING_WRITE = 4 << 20;
+/** Blobs at least this large are hashed on a worker thread while they download. */
+const WORKER_HASH_MIN = 1 << 20;
 
 interface RequestOptions {
   method: string;
@@ -118,6 +125,12 @@ interface RequestOptions {
   scopes: string[];
   /** Do not retry on transient failures (the caller handles them, e.g. resuming an upload). */
   noRetry?: boolean;
+}
+
+interface HashWorkerSlot {
+  hasher: WorkerHasher;
+  /** Downloads hashing on it now. */
+  sessions: number;
 }
 
 interface Token {
@@ -151,6 +164,7 @@ export class RegistryClient {
   readonly #retry: RetryOptions;
   readonly #timeoutMs: number;
   readonly #agents: Agents = createAgents();
+  #hashers: HashWorkerSlot[] = [];
   #credentials: RegistryCredentials | null | undefined;
   #scheme: 'none' | 'basic' | 'bearer' = 'none';
   #challenge: Record<string, string> = {};
@@ -165,10 +179,25 @@ export class RegistryClient {
     this.#credentials = options.credentials;
   }
 
-  /** Close kept-alive connections. */
+  /** Close kept-alive connections (and stop the hashing workers). */
   close(): void {
     this.#agents.http.destroy();
     this.#agents.https.destroy();
+    for (const { hasher } of this.#hashers) void hasher.close();
+    this.#hashers = [];
+  }
+
+  /** The least busy hashing worker (started on first use, up to `hashWorkers`). */
+  #workerHasher(): HashWorkerSlot {
+    const max = Math.max(1, this.#options.hashWorkers ?? Math.min(2, availableParallelism()));
+    const idle = this.#hashers.reduce<HashWorkerSlot | undefined>(
+      (best, h) => (!best || h.sessions < best.sessions ? h : best),
+      undefined,
+    );
+    if (idle && (idle.sessions === 0 || this.#hashers.length >= max)) return idle;
+    const added = { hasher: new WorkerHasher(), sessions: 0 };
+    this.#hashers.push(added);
+    return added;
   }
 
   /** Check the registry answers `/v2/` (authenticating if it asks). */
@@ -298,8 +327,18 @@ export class RegistryClient {
     return descriptor;
   }
 
-  /** Delete a manifest by digest (registries refuse tags). */
+  /**
+   * Delete a manifest by digest (registries refuse tags). When it had a `subject` and the registry has no
+   * referrers API, its entry is also removed from the subject's referrers tag-schema index.
+   */
   async deleteManifest(repository: string, digest: DigestString, ctx: Context = {}): Promise<void> {
+    let subject: DigestString | undefined;
+    try {
+      const { parsed } = await this.getManifest(repository, digest, ctx);
+      subject = (parsed.kind === 'manifest' ? parsed.manifest : parsed.index).subject?.digest;
+    } catch (error) {
+      if (!isDroverCode(error, 'REGISTRY_NOT_FOUND')) throw error; // the DELETE below reports the 404
+    }
     const res = await this.#request(
       {
         method: 'DELETE',
@@ -311,6 +350,21 @@ export class RegistryClient {
     discard(res);
     if (res.status !== 202 && res.status !== 200)
       throw await this.#error(res, `deleting ${repository}@${digest}`);
+    if (!subject) return;
+    const referrers = await this.referrers(repository, subject, {}, ctx);
+    if (referrers.source !== 'tag' || !referrers.descriptors.some((d) => d.digest === digest)) return;
+    const index: ImageIndex = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciIndex,
+      manifests: referrers.descriptors.filter((d) => d.digest !== digest),
+    };
+    await this.putManifest(
+      repository,
+      referrersTag(subject),
+      Buffer.from(JSON.stringify(index)),
+      MediaType.OciIndex,
+      ctx,
+    );
   }
 
   /** Tags of a repository (following `Link` pagination). */
@@ -358,8 +412,14 @@ export class RegistryClient {
     const final = store.path(descriptor.digest);
     await mkdir(final.slice(0, final.lastIndexOf('/')), { recursive: true });
     const tmp = temporaryPathFor(final);
-    const file = await openFile(tmp, 'w');
-    let hash = createHash(algorithm);
+    const file = await openFile(tmp, 'w+'); // readable too: the hashing worker reads it back
+    // Large blobs are hashed on a worker thread, so that hashing overlaps the HTTP parsing and the disk writes
+    // of every download in flight; small ones (configs) right here.
+    const worker = descriptor.size >= WORKER_HASH_MIN ? this.#workerHasher() : undefined;
+    if (worker) worker.sessions++;
+    const startHash = (): { session?: HashSession; hash?: Hash } =>
+      worker ? { session: worker.hasher.session(algorithm) } : { hash: createHash(algorithm) };
+    let hashing = startHash();
     let offset = 0;
     try {
       for (let attempt = 0; ; attempt++) {
@@ -382,9 +442,10 @@ export class RegistryClient {
             rctx.logger.debug('registry ignored Range; restarting blob download', {
               digest: descriptor.digest,
             });
+            await hashing.session?.cancel();
             await file.truncate(0);
             offset = 0;
-            hash = createHash(algorithm);
+            hashing = startHash();
           } else if (res.status === 206) {
             const start = /bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''))?.[1];
             if (Number(start) !== offset) {
@@ -400,28 +461,79 @@ export class RegistryClient {
           } else if (res.status !== 200) {
             throw await this.#error(res, `blob ${repository}@${descriptor.digest}`);
           }
-          // Network reads and disk writes overlap: the sink buffers up to 4 MiB while a write is in flight and
-          // then writes what piled up in one call. `offset` only counts bytes on disk (and hashed), so a resume
-          // after an interruption starts exactly where the file ends.
+          // Network reads and disk writes overlap: chunks pile up (up to 4 MiB, then the socket pauses) while a
+          // write is in flight, and go to disk in one writev; the hashing worker then reads them back from the
+          // page cache. `offset` only counts bytes on disk (and hashed), so a resume after an interruption starts
+          // exactly where the file ends. A plain event loop rather than a stream pipeline: per 64 KiB chunk it
+          // costs the main thread an array push.
           const expected = descriptor.size;
-          const write = (data: Buffer, done: (error?: Error | null) => void): void => {
-            if (offset + data.length > expected) {
-              done(sizeMismatch(`blob ${descriptor.digest}`, expected, offset + data.length));
-              return;
-            }
-            file.write(data, 0, data.length, offset).then(() => {
-              hash.update(data);
-              offset += data.length;
-              options.onBytes?.(data.length);
-              done();
-            }, done);
-          };
-          const sink = new Writable({
-            highWaterMark: 4 << 20,
-            write: (chunk: Buffer, _enc, done) => write(chunk, done),
-            writev: (chunks, done) => write(Buffer.concat(chunks.map((c) => c.chunk as Buffer)), done),
+          const body = res.body;
+          await new Promise<void>((resolve, reject) => {
+            let pending: Buffer[] = [];
+            let pendingBytes = 0;
+            let writing = false;
+            let ended = false;
+            let failure: Error | undefined;
+            const fail = (error: Error): void => {
+              if (failure) return;
+              failure = error;
+              body.destroy();
+              if (!writing) reject(error); // else once the write in flight settled
+            };
+            const flush = (): void => {
+              if (writing || failure) return;
+              if (pendingBytes === 0) {
+                if (ended) resolve();
+                return;
+              }
+              const chunks = pending;
+              const length = pendingBytes;
+              pending = [];
+              pendingBytes = 0;
+              if (offset + length > expected) {
+                fail(sizeMismatch(`blob ${descriptor.digest}`, expected, offset + length));
+                return;
+              }
+              writing = true;
+              file.writev(chunks, offset).then(
+                ({ bytesWritten }) => {
+                  writing = false;
+                  if (bytesWritten === length) {
+                    if (hashing.session) hashing.session.updateFromFile(file.fd, offset, length);
+                    else for (const c of chunks) hashing.hash!.update(c);
+                    offset += length;
+                    options.onBytes?.(length);
+                  } else
+                    failure ??= toDroverError(new Error(`short write (${bytesWritten} of ${length})`), tmp);
+                  if (failure) {
+                    reject(failure);
+                    return;
+                  }
+                  if (body.isPaused()) body.resume();
+                  flush();
+                },
+                (error: Error) => {
+                  writing = false;
+                  failure ??= error;
+                  reject(failure);
+                },
+              );
+            };
+            body.on('data', (chunk: Buffer) => {
+              pending.push(chunk);
+              pendingBytes += chunk.length;
+              if (!writing) flush();
+              else if (pendingBytes >= MAX_PENDING_WRITE) body.pause();
+            });
+            body.on('end', () => {
+              ended = true;
+              flush();
+            });
+            body.on('error', fail);
+            body.on('close', () => {
+              if (!ended) fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+            });
           });
-          await pipeline(res.body, sink);
           if (offset < descriptor.size) {
             // the response ended cleanly but short: the blob is smaller than its descriptor says
             throw sizeMismatch(`blob ${descriptor.digest}`, descriptor.size, offset);
@@ -439,9 +551,10 @@ export class RegistryClient {
           await this.#sleep(this.#backoff(attempt), ctx);
         }
       }
+      const hex = hashing.session ? await hashing.session.digest() : hashing.hash!.digest('hex');
       await file.sync();
       await file.close();
-      const actual = `${algorithm}:${hash.digest('hex')}`;
+      const actual = `${algorithm}:${hex}`;
       if (offset !== descriptor.size)
         throw sizeMismatch(`blob ${descriptor.digest}`, descriptor.size, offset);
       if (actual !== descriptor.digest)
@@ -449,9 +562,12 @@ export class RegistryClient {
       await rename(tmp, final);
       return { downloaded: true };
     } catch (error) {
+      await hashing.session?.cancel(); // before closing: the worker reads through the descriptor
       await file.close().catch(() => {});
       await rm(tmp, { force: true });
       throw toDroverError(error, `downloading ${descriptor.digest}`);
+    } finally {
+      if (worker) worker.sessions--;
     }
   }
 
@@ -935,6 +1051,10 @@ export class RegistryClient {
         if (challenge && (challenge.scheme === 'bearer' || challenge.scheme === 'basic')) {
           discard(res);
           authRetried = true;
+          // a token the registry no longer accepts (expired early, revoked): forget it, so the retry gets a new one
+          const sent = headers.Authorization;
+          for (const [key, token] of this.#tokens)
+            if (sent === `Bearer ${token.value}`) this.#tokens.delete(key);
           this.#scheme = challenge.scheme;
           this.#challenge = challenge.params;
           if (challenge.scheme === 'basic' && !(await this.#credentialsFor())) {
