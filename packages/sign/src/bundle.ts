@@ -77,7 +77,6 @@ export async function signArtifact(
   let content: SignArtifactResult['content'] = 'messageSignature';
   try {
     signature = await options.signer.sign({ digest: digestBytes });
-    if (signature.certificate) throw new DroverError('SIGNER_NEEDS_PAYLOAD', 'keyless', { kind: 'internal' });
     bundle = toMessageSignatureBundle({
       digest: digestBytes,
       signature: signature.signature,
@@ -86,7 +85,7 @@ export async function signArtifact(
   } catch (error) {
     if (!isDroverError(error, 'KEY_TYPE_UNSUPPORTED') && !isDroverError(error, 'SIGNER_NEEDS_PAYLOAD'))
       throw error;
-    // Ed25519 cannot sign a prehash, and keyless signers sign statements: sign an in-toto statement naming the
+    // Ed25519 cannot sign a prehash (and a signer may sign payloads only): sign an in-toto statement naming the
     // digest instead (cosign attest-blob style).
     content = 'dsseEnvelope';
     const statement = {
@@ -99,6 +98,7 @@ export async function signArtifact(
     bundle = dsse.bundle;
     signature = dsse.signature;
   }
+  if (content === 'messageSignature') await addWitness(bundle, signature, options.signer);
   const json = serializeBundle(bundle);
   if (options.bundlePath) await writeJsonFile(options.bundlePath, json);
   if (options.signaturePath) {
@@ -138,7 +138,24 @@ export async function signDsse(options: SignDsseOptions): Promise<{ bundle: Bund
     signature: signature.signature,
     ...verificationMaterial(signature),
   });
+  await addWitness(bundle, signature, options.signer);
   return { bundle, signature };
+}
+
+/** Let the signer's witness (keyless: Rekor) testify to the bundle content and record what it returns. */
+async function addWitness(bundle: Bundle, signature: Signature, signer: Signer): Promise<void> {
+  if (!signer.witness) return;
+  const witnessed = await signer.witness({ content: bundle.content, signature });
+  const vm = bundle.verificationMaterial;
+  vm.tlogEntries = [...vm.tlogEntries, ...(witnessed.tlogEntries ?? [])];
+  if (witnessed.rfc3161Timestamps?.length) {
+    vm.timestampVerificationData = {
+      rfc3161Timestamps: [
+        ...(vm.timestampVerificationData?.rfc3161Timestamps ?? []),
+        ...witnessed.rfc3161Timestamps,
+      ],
+    };
+  }
 }
 
 function verificationMaterial(

@@ -11,7 +11,7 @@ export {
   signDsse,
 } from './bundle.js';
 export type { KeylessSignerOptions } from './keyless.js';
-export { DEFAULT_FULCIO_URL, keylessSigner } from './keyless.js';
+export { DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL, keylessSigner } from './keyless.js';
 export type {
   GeneratedKeyPair,
   GenerateKeyPairOptions,
@@ -56,14 +56,24 @@ export {
   LOCAL_BUILDER_ID,
   SLSA_PROVENANCE_V1,
 } from './provenance.js';
-export type { Signature, Signer, SignInput } from './signer.js';
+export type { Signature, Signer, SignInput, Witnessed } from './signer.js';
 export { fileSigner, keySigner } from './signer.js';
-export type { VerifyRepositoryOptions, VerifyRepositoryResult } from './tuf/client.js';
-export { verifyRepository } from './tuf/client.js';
+export type { TrustedLog, VerifiedLogEntry } from './tlog.js';
+export { trustedLogs, verifyLogEntries } from './tlog.js';
+export type { TrustedTimestampAuthority, VerifiedTimestamp } from './tsa.js';
+export { requestTimestamp, trustedTimestampAuthorities, verifyTimestamps } from './tsa.js';
+export type {
+  FetchUpdateManifestResult,
+  VerifyRepositoryOptions,
+  VerifyRepositoryResult,
+} from './tuf/client.js';
+export { fetchUpdateManifest, verifyRepository } from './tuf/client.js';
 export type { LoadRoleKeysOptions } from './tuf/keyfiles.js';
 export { generateRoleKeys, loadRoleKeys } from './tuf/keyfiles.js';
 export type { TufKey } from './tuf/keys.js';
 export { tufKeyFor } from './tuf/keys.js';
+export type { PublishUpdateOptions, PublishUpdateResult } from './tuf/manifest-target.js';
+export { publishUpdate, UPDATE_MANIFEST_TARGET } from './tuf/manifest-target.js';
 export type {
   AddTargetsOptions,
   InitRepositoryOptions,

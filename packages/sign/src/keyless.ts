@@ -6,38 +6,48 @@ import {
   X509Certificate,
 } from 'node:crypto';
 import { DroverError } from '@drover/core';
+import { signDigest } from './digest-sign.js';
 import { publicKeyHint } from './keys.js';
-import type { Signature, Signer } from './signer.js';
+import type { Signature, Signer, Witnessed } from './signer.js';
+import { requestTimestamp } from './tsa.js';
 
 export const DEFAULT_FULCIO_URL = 'https://fulcio.sigstore.dev';
+export const DEFAULT_REKOR_URL = 'https://rekor.sigstore.dev';
 
 export interface KeylessSignerOptions {
   /** Fulcio base URL (tests point it at a local fake). */
   fulcioURL?: string;
   /** Returns an OIDC identity token; defaults to the GitHub Actions token with audience "sigstore". */
   identityToken?: () => Promise<string>;
+  /** Rekor base URL (v1 API) the signature is logged in (tests point it at a local fake). */
+  rekorURL?: string;
+  /**
+   * Log the signature in Rekor (default true). Without a log entry there is no trusted signing time, so the
+   * bundle verifies only while the short-lived certificate is valid.
+   */
+  transparencyLog?: boolean;
+  /** RFC 3161 timestamp authority URL: the signature is also timestamped there (optional). */
+  tsaURL?: string;
 }
 
 /**
  * A keyless signer: an ephemeral ECDSA P-256 key whose public half Fulcio certifies for the caller's OIDC identity
- * (GitHub Actions: `permissions: id-token: write`). It signs payloads only (DSSE statements); the bundle carries the
- * certificate. No Rekor entry is made (see docs/signing.md).
+ * (GitHub Actions: `permissions: id-token: write`). Artifacts are signed as message signatures over their digest
+ * (like `cosign sign-blob`), statements as DSSE; the bundle carries the certificate and the Rekor entry (a
+ * `hashedrekord` or `dsse` entry with its signed entry timestamp and inclusion proof).
  */
 export function keylessSigner(options: KeylessSignerOptions = {}): Signer {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
   const hint = publicKeyHint(publicKey);
-  return {
+  const signer: Signer = {
     async sign(input): Promise<Signature> {
-      if ('digest' in input) {
-        throw new DroverError('SIGNER_NEEDS_PAYLOAD', 'keyless signing signs statements, not bare digests', {
-          kind: 'internal',
-          hint: 'Sign the artifact through signArtifact, which wraps the digest in an in-toto statement.',
-        });
-      }
       const certificate = await certify(options, privateKey, publicPem);
       return {
-        signature: nodeSign('sha256', input.payload, privateKey),
+        signature:
+          'digest' in input
+            ? signDigest(privateKey, 'ecdsa-p256', input.digest)
+            : nodeSign('sha256', input.payload, privateKey),
         algorithm: 'ecdsa-p256',
         publicKey: publicPem,
         keyHint: hint,
@@ -45,6 +55,74 @@ export function keylessSigner(options: KeylessSignerOptions = {}): Signer {
       };
     },
   };
+  const logged = options.transparencyLog !== false;
+  const tsaURL = options.tsaURL;
+  if (logged || tsaURL) {
+    signer.witness = async ({ content, signature }) => {
+      const result: Witnessed = logged
+        ? await logEntry(options.rekorURL ?? DEFAULT_REKOR_URL, content, signature)
+        : {};
+      if (tsaURL) {
+        const sig =
+          content.$case === 'messageSignature'
+            ? content.messageSignature.signature
+            : (content.dsseEnvelope.signatures[0]?.sig ?? Buffer.alloc(0));
+        const signedTimestamp = await requestTimestamp({ url: tsaURL, data: sig });
+        result.rfc3161Timestamps = [{ signedTimestamp }];
+      }
+      return result;
+    };
+  }
+  return signer;
+}
+
+/** Submit the signed content to Rekor (v1 API) through @sigstore/sign's RekorWitness. */
+async function logEntry(
+  rekorURL: string,
+  content: Parameters<NonNullable<Signer['witness']>>[0]['content'],
+  signature: Signature,
+): Promise<Witnessed> {
+  if (!signature.certificate) {
+    throw new DroverError('KEYLESS_REKOR_FAILED', 'a transparency-log entry needs the signing certificate', {
+      kind: 'internal',
+    });
+  }
+  const certPem = new X509Certificate(signature.certificate).toString();
+  const { RekorWitness } = await import('@sigstore/sign');
+  const witness = new RekorWitness({
+    rekorBaseURL: rekorURL,
+    entryType: 'dsse',
+    fetchOnConflict: true,
+    retry: 0,
+    timeout: 15_000,
+  });
+  let result: Witnessed;
+  try {
+    result = await witness.testify(content, certPem);
+  } catch (error) {
+    const cause = (error as { cause?: Error }).cause;
+    throw new DroverError(
+      'KEYLESS_REKOR_FAILED',
+      `the transparency log did not accept the signature: ${(error as Error).message}${cause?.message ? ` (${cause.message})` : ''}`,
+      {
+        kind: 'unavailable',
+        hint: 'Check network access to Rekor (or --rekor-url); --no-tlog signs without a log entry (short-lived bundles).',
+        cause: error,
+      },
+    );
+  }
+  const entry = result.tlogEntries?.[0];
+  if (!entry?.inclusionPromise && !entry?.inclusionProof) {
+    throw new DroverError(
+      'KEYLESS_REKOR_FAILED',
+      'the transparency log returned an entry without any proof',
+      {
+        kind: 'integrity',
+        hint: 'The Rekor endpoint is misbehaving; do not use it.',
+      },
+    );
+  }
+  return result;
 }
 
 async function certify(

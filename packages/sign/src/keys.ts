@@ -5,7 +5,8 @@ import {
   generateKeyPair as generateKeyPairCallback,
   type KeyObject,
 } from 'node:crypto';
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { type Context, DroverError, resolveContext, toDroverError, writeAtomically } from '@drover/core';
 
@@ -81,6 +82,12 @@ export async function generateKeyPair(
     ...(options.passphrase === undefined ? {} : { cipher: 'aes-256-cbc', passphrase: options.passphrase }),
   }) as string;
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  try {
+    // The key's directory is created (owner-only, like ~/.ssh) when it does not exist yet.
+    await mkdir(dirname(resolve(options.privateKeyPath)), { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw toDroverError(error, `creating the directory of ${options.privateKeyPath}`);
+  }
   await writeAtomically(options.privateKeyPath, async (tmp) => {
     await writeFile(tmp, privatePem, { mode: 0o600 });
     await chmod(tmp, 0o600);

@@ -13,6 +13,11 @@ export interface ManifestUpdate {
   version: string;
   /** Hosts never update past this version, whatever else is listed. */
   max_version: string;
+  /**
+   * drover extension (not in Bottlerocket's format): hosts running an older version skip this update and must
+   * first move to an intermediate release.
+   */
+  min_version?: string;
   waves: Waves;
   /** Target names of the images (Bottlerocket: boot, root, hash (verity)). */
   images: Record<string, string>;
@@ -117,6 +122,14 @@ export function parseUpdateManifest(json: unknown): UpdateManifest {
     }
     parseVersion(u.version);
     parseVersion(u.max_version);
+    if (u.min_version !== undefined) {
+      if (typeof u.min_version !== 'string')
+        throw manifestInvalid(`updates[${i}].min_version must be a string`);
+      if (compareVersions(u.min_version, u.version) > 0)
+        throw manifestInvalid(
+          `updates[${i}].min_version ${u.min_version} is newer than its version ${u.version}`,
+        );
+    }
     if (typeof u.waves !== 'object' || u.waves === null)
       throw manifestInvalid(`updates[${i}].waves must be an object`);
     parseWaves(u.waves);
@@ -148,6 +161,9 @@ export function addUpdate(options: {
   parseWaves(u.waves);
   const maxVersion = u.max_version ?? u.version;
   parseVersion(maxVersion);
+  if (u.min_version !== undefined && compareVersions(u.min_version, u.version) > 0) {
+    throw manifestInvalid(`min_version ${u.min_version} is newer than version ${u.version}`);
+  }
   const updates = base.updates
     .filter((x) => !(x.variant === u.variant && x.arch === u.arch && x.version === u.version))
     .map((x) => (x.variant === u.variant && x.arch === u.arch ? { ...x, max_version: maxVersion } : x));
@@ -174,6 +190,7 @@ export function selectUpdate(options: {
     .filter((u) => u.variant === options.variant && u.arch === options.arch)
     .filter((u) => compareVersions(u.version, u.max_version) <= 0)
     .filter((u) => compareVersions(u.version, options.currentVersion) > 0)
+    .filter((u) => u.min_version === undefined || compareVersions(options.currentVersion, u.min_version) >= 0)
     .filter((u) => isWaveReady({ waves: u.waves, seed: options.seed, now: options.now }))
     .sort((a, b) => compareVersions(b.version, a.version));
   const update = candidates[0];

@@ -28,6 +28,13 @@ export interface PolicyDocument {
   identities?: PolicyIdentity[];
   /** When set, only attestations (DSSE statements) of these predicate types are accepted. */
   predicateTypes?: string[];
+  /** Keyless bundles must carry a verified transparency-log (Rekor) entry. */
+  requireTransparencyLog?: boolean;
+  /**
+   * Sigstore trusted_root.json for keyless bundles (Fulcio CAs, Rekor logs, TSAs): a path relative to the policy
+   * file, or the document inline. `verifyArtifact`'s `trustedRoot` option (`--trusted-root`) takes precedence.
+   */
+  trustedRoot?: string | Record<string, unknown>;
 }
 
 /** A policy with its keys parsed and indexed by Sigstore key hint. */
@@ -35,6 +42,9 @@ export interface Policy {
   keys: Map<string, { name: string; key: KeyObject; algorithm: KeyAlgorithm }>;
   identities: PolicyIdentity[];
   predicateTypes?: string[];
+  requireTransparencyLog?: boolean;
+  /** The parsed trusted root named by the policy, if any. */
+  trustedRoot?: unknown;
 }
 
 /** Validate a policy document and load its keys (paths resolve from `baseDir`). */
@@ -82,6 +92,38 @@ export async function parsePolicy(options: {
       throw invalid('"predicateTypes" must be an array of strings');
     }
     policy.predicateTypes = doc.predicateTypes;
+  }
+  if (doc.requireTransparencyLog !== undefined) {
+    if (typeof doc.requireTransparencyLog !== 'boolean')
+      throw invalid('"requireTransparencyLog" must be a boolean');
+    policy.requireTransparencyLog = doc.requireTransparencyLog;
+  }
+  if (doc.trustedRoot !== undefined) {
+    if (typeof doc.trustedRoot === 'string') {
+      const path = resolve(options.baseDir ?? '.', doc.trustedRoot);
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (error) {
+        throw toDroverError(error, 'reading the policy trusted root');
+      }
+      try {
+        policy.trustedRoot = JSON.parse(text);
+      } catch (error) {
+        throw new DroverError('TRUSTED_ROOT_INVALID', `${path} is not JSON`, {
+          hint: 'Point "trustedRoot" at the Sigstore trusted_root.json of your Fulcio/Rekor instance.',
+          cause: error,
+        });
+      }
+    } else if (
+      typeof doc.trustedRoot === 'object' &&
+      doc.trustedRoot !== null &&
+      !Array.isArray(doc.trustedRoot)
+    ) {
+      policy.trustedRoot = doc.trustedRoot;
+    } else {
+      throw invalid('"trustedRoot" must be a path or a trusted_root.json object');
+    }
   }
   return policy;
 }

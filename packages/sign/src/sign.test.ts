@@ -56,6 +56,14 @@ describe('generateKeyPair', () => {
     expect(openssl(['pkey', '-in', key, '-noout']).status).toBe(0);
   });
 
+  it('creates the key directory (owner-only) when it does not exist', async () => {
+    const dir = await tempDir();
+    const key = join(dir, 'new', 'keys', 'demo.pem');
+    await generateKeyPair({ privateKeyPath: key });
+    expect(((await stat(key)).mode & 0o777).toString(8)).toBe('600');
+    expect(((await stat(join(dir, 'new', 'keys'))).mode & 0o777).toString(8)).toBe('700');
+  });
+
   it('refuses to overwrite an existing key without overwrite', async () => {
     const { key } = await setup();
     await expect(generateKeyPair({ privateKeyPath: key })).rejects.toMatchObject({ code: 'KEY_FILE_EXISTS' });

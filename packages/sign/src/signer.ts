@@ -1,4 +1,5 @@
 import { constants, createPublicKey, type KeyObject, sign as nodeSign } from 'node:crypto';
+import type { Bundle, RFC3161SignedTimestamp, TransparencyLogEntry } from '@sigstore/bundle';
 import { signDigest } from './digest-sign.js';
 import { type KeyAlgorithm, keyAlgorithmOf, loadPrivateKey, publicKeyHint } from './keys.js';
 
@@ -18,9 +19,20 @@ export interface Signature {
   certificate?: Buffer;
 }
 
+/** What a witness (transparency log, timestamp authority) adds to a bundle's verification material. */
+export interface Witnessed {
+  tlogEntries?: TransparencyLogEntry[];
+  rfc3161Timestamps?: RFC3161SignedTimestamp[];
+}
+
 /** Anything that signs: a key file, a KMS key, a keyless (Fulcio) identity. */
 export interface Signer {
   sign(input: SignInput): Promise<Signature>;
+  /**
+   * Optional: have the signed bundle content witnessed (keyless: a Rekor transparency-log entry) once it is built;
+   * the result is added to the bundle's verification material.
+   */
+  witness?(input: { content: Bundle['content']; signature: Signature }): Promise<Witnessed>;
 }
 
 /** A signer over an in-memory private key object. */

@@ -14,6 +14,8 @@ import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_V1, parseBundle, preAuthEncodin
 import { verifyDigest } from './digest-sign.js';
 import type { KeyAlgorithm } from './keys.js';
 import type { Policy } from './policy.js';
+import { trustedLogs, type VerifiedLogEntry, verifyLogEntries } from './tlog.js';
+import { trustedTimestampAuthorities, type VerifiedTimestamp, verifyTimestamps } from './tsa.js';
 
 export interface VerifyArtifactOptions {
   /** Path of the artifact; streamed. */
@@ -23,8 +25,13 @@ export interface VerifyArtifactOptions {
   policy: Policy;
   /** Require this predicate type (DSSE bundles), on top of the policy's list. */
   predicateType?: string;
-  /** Sigstore trusted_root.json (parsed) for keyless bundles: its certificate authorities are trusted. */
+  /**
+   * Sigstore trusted_root.json (parsed) for keyless bundles: its certificate authorities and transparency logs
+   * (`tlogs`) are trusted.
+   */
   trustedRoot?: unknown;
+  /** The time a keyless certificate is checked at when the bundle has no trusted timestamp (default: now). */
+  currentTime?: Date;
 }
 
 export interface VerifyArtifactResult {
@@ -35,6 +42,12 @@ export interface VerifyArtifactResult {
   /** Which trusted key or identity signed. */
   signer: { keyName?: string; keyHint?: string; issuer?: string; subject?: string };
   predicateType?: string;
+  /** Keyless: the verified transparency-log entries. */
+  transparencyLog?: VerifiedLogEntry[];
+  /** Keyless: the verified RFC 3161 timestamps. */
+  timestamps?: VerifiedTimestamp[];
+  /** Keyless: the trusted signing time (a log's signed entry timestamp or a TSA timestamp) the certificate was checked at. */
+  signedAt?: string;
 }
 
 /** Verify an artifact against a Sigstore bundle and a policy; every failure is a DroverError with its own code. */
@@ -50,6 +63,7 @@ export async function verifyArtifact(
   const material = bundle.verificationMaterial.content;
   let signer: VerifyArtifactResult['signer'];
   let predicateType: string | undefined;
+  let keyless: ReturnType<typeof verifyKeyless> | undefined;
 
   if (material.$case === 'publicKey') {
     const hint = material.publicKey.hint;
@@ -97,7 +111,9 @@ export async function verifyArtifact(
       predicateType = checkStatement(env.payloadType, env.payload, digestHex, options);
     }
   } else {
-    ({ signer, predicateType } = verifyKeyless(bundle, digestHex, options));
+    const trustedRoot = options.trustedRoot ?? options.policy.trustedRoot;
+    keyless = verifyKeyless(bundle, digestHex, { ...options, ...(trustedRoot ? { trustedRoot } : {}) });
+    ({ signer, predicateType } = keyless);
   }
   const required = [
     ...(options.policy.predicateTypes ?? []),
@@ -114,6 +130,9 @@ export async function verifyArtifact(
     content,
     signer,
     ...(predicateType ? { predicateType } : {}),
+    ...(keyless?.transparencyLog.length ? { transparencyLog: keyless.transparencyLog } : {}),
+    ...(keyless?.timestamps.length ? { timestamps: keyless.timestamps } : {}),
+    ...(keyless?.signedAt ? { signedAt: keyless.signedAt } : {}),
   };
 }
 
@@ -121,12 +140,13 @@ function verifyKeyless(
   bundle: Bundle,
   digestHex: string,
   options: VerifyArtifactOptions,
-): { signer: VerifyArtifactResult['signer']; predicateType?: string } {
-  if (bundle.content.$case !== 'dsseEnvelope') {
-    throw new DroverError('BUNDLE_UNSUPPORTED', 'keyless bundles must carry a DSSE statement', {
-      hint: 'drover signs keyless artifacts as in-toto statements; re-sign with `drover sign --keyless`.',
-    });
-  }
+): {
+  signer: VerifyArtifactResult['signer'];
+  predicateType?: string;
+  transparencyLog: VerifiedLogEntry[];
+  timestamps: VerifiedTimestamp[];
+  signedAt?: string;
+} {
   const material = bundle.verificationMaterial.content;
   const raw =
     material.$case === 'certificate'
@@ -138,8 +158,45 @@ function verifyKeyless(
     throw new DroverError('BUNDLE_INVALID', 'the bundle has no signing certificate', {
       hint: 'Re-sign the artifact.',
     });
-  const leaf = new X509Certificate(Buffer.from(raw));
-  verifyChain(leaf, trustedCertificates(options.trustedRoot));
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(Buffer.from(raw));
+  } catch (error) {
+    throw new DroverError('BUNDLE_INVALID', 'the signing certificate does not parse', {
+      hint: 'Re-sign the artifact.',
+      cause: error,
+    });
+  }
+  const roots = trustedCertificates(options.trustedRoot);
+  // The log entries give the trusted signing time the short-lived certificate is checked at.
+  const transparencyLog = verifyLogEntries({
+    bundle,
+    logs: trustedLogs(options.trustedRoot),
+    certificate: raw,
+  });
+  if (options.policy.requireTransparencyLog && transparencyLog.length === 0) {
+    throw new DroverError(
+      'TLOG_MISSING',
+      'the policy requires a transparency-log entry and the bundle has none',
+      {
+        kind: 'denied',
+        hint: 'Re-sign with `drover sign --keyless` (which logs in Rekor by default), not --no-tlog.',
+      },
+    );
+  }
+  const tsaTimestamps = verifyTimestamps({
+    bundle,
+    authorities: trustedTimestampAuthorities(options.trustedRoot),
+  });
+  const timestamps = [
+    ...transparencyLog.filter((e) => e.signedEntryTimestamp).map((e) => e.integratedTime),
+    ...tsaTimestamps.map((t) => t.signingTime),
+  ];
+  const signedAt = timestamps[0];
+  const times = timestamps.length
+    ? timestamps.map((t) => Date.parse(t))
+    : [(options.currentTime ?? new Date()).getTime()];
+  for (const at of times) verifyChain(leaf, roots, at, timestamps.length > 0);
   const { issuer, subject } = certificateIdentity(Buffer.from(raw));
   const ok = options.policy.identities.some(
     (id) =>
@@ -159,21 +216,40 @@ function verifyKeyless(
       },
     );
   }
-  const env = bundle.content.dsseEnvelope;
-  const sig = env.signatures[0]?.sig;
-  if (
-    !sig ||
-    !verifyPayload(
-      leaf.publicKey,
-      'ecdsa-p256',
-      preAuthEncoding(env.payloadType, env.payload),
-      Buffer.from(sig),
-    )
-  ) {
-    throw badSignature(subject);
+  let predicateType: string | undefined;
+  if (bundle.content.$case === 'messageSignature') {
+    const ms = bundle.content.messageSignature;
+    const bundled = Buffer.from(ms.messageDigest?.digest ?? []).toString('hex');
+    if (bundled !== digestHex)
+      throw tampered(options.artifact, `sha256:${digestHex}` as DigestString, bundled);
+    if (
+      !verifyDigest(leaf.publicKey, 'ecdsa-p256', Buffer.from(digestHex, 'hex'), Buffer.from(ms.signature))
+    ) {
+      throw badSignature(subject);
+    }
+  } else {
+    const env = bundle.content.dsseEnvelope;
+    const sig = env.signatures[0]?.sig;
+    if (
+      !sig ||
+      !verifyPayload(
+        leaf.publicKey,
+        'ecdsa-p256',
+        preAuthEncoding(env.payloadType, env.payload),
+        Buffer.from(sig),
+      )
+    ) {
+      throw badSignature(subject);
+    }
+    predicateType = checkStatement(env.payloadType, env.payload, digestHex, options);
   }
-  const predicateType = checkStatement(env.payloadType, env.payload, digestHex, options);
-  return { signer: { issuer, subject }, predicateType };
+  return {
+    signer: { issuer, subject },
+    ...(predicateType ? { predicateType } : {}),
+    transparencyLog,
+    timestamps: tsaTimestamps,
+    ...(signedAt ? { signedAt } : {}),
+  };
 }
 
 /** CA certificates of a Sigstore trusted_root.json (`certificateAuthorities[].certChain.certificates[].rawBytes`). */
@@ -189,7 +265,7 @@ function trustedCertificates(trustedRoot: unknown): X509Certificate[] {
       'a keyless bundle needs a trusted root with the Fulcio CA',
       {
         kind: 'usage',
-        hint: 'Pass --trusted-root with the Sigstore trusted_root.json of the Fulcio instance that issued the certificate.',
+        hint: 'Pass --trusted-root (or set "trustedRoot" in the policy) with the Sigstore trusted_root.json of the Fulcio instance that issued the certificate.',
       },
     );
   }
@@ -211,17 +287,25 @@ function trustedCertificates(trustedRoot: unknown): X509Certificate[] {
   }
 }
 
-// Without a transparency-log or TSA timestamp there is no trusted signing time, so the short-lived certificate is
-// checked against the current time (see docs/signing.md: Rekor is not implemented).
-function verifyChain(leaf: X509Certificate, roots: X509Certificate[]): void {
-  const now = Date.now();
+// The short-lived certificate must be valid at the trusted signing time (a log's signed entry timestamp); without
+// one there is no trusted signing time and it is checked against the current time instead.
+function verifyChain(
+  leaf: X509Certificate,
+  roots: X509Certificate[],
+  at: number,
+  timestamped: boolean,
+): void {
   const untrusted = (why: string): DroverError =>
     new DroverError('CERTIFICATE_UNTRUSTED', `the signing certificate ${why}`, {
       kind: 'denied',
-      hint: 'Check --trusted-root names the Fulcio instance that signed, and verify soon after signing (no Rekor timestamps yet).',
+      hint: timestamped
+        ? 'Check --trusted-root names the Fulcio instance that signed; the certificate must be valid when the log integrated the entry.'
+        : 'Check --trusted-root names the Fulcio instance that signed. This bundle has no transparency-log entry, so it verifies only while its certificate is valid.',
     });
-  if (Date.parse(leaf.validFrom) > now || Date.parse(leaf.validTo) < now)
-    throw untrusted(`is not valid now (valid ${leaf.validFrom} – ${leaf.validTo})`);
+  if (Date.parse(leaf.validFrom) > at || Date.parse(leaf.validTo) < at)
+    throw untrusted(
+      `is not valid ${timestamped ? 'at the signing time' : 'now'} ${new Date(at).toISOString()} (valid ${leaf.validFrom} – ${leaf.validTo})`,
+    );
   let current = leaf;
   for (let depth = 0; depth < 5; depth++) {
     const issuer = roots.find((ca) => ca.ca && current.checkIssued(ca) && current.verify(ca.publicKey));

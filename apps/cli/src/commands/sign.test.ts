@@ -210,6 +210,104 @@ describe('drover keys generate / sign / verify', () => {
     });
   });
 
+  it('--keyless against a local fake Fulcio and fake Rekor on 127.0.0.1: sign, then verify with a trusted root (tlog checked)', async () => {
+    const { startFakeFulcio, startFakeRekor, startFakeTsa, TOKEN, ISSUER, IDENTITY } = await import(
+      '../../../../packages/sign/test/fake-sigstore.js'
+    );
+    const [fulcio, rekor, tsa] = await Promise.all([startFakeFulcio(), startFakeRekor(), startFakeTsa()]);
+    const saved = process.env.SIGSTORE_ID_TOKEN;
+    try {
+      const dir = await tempDir();
+      const file = join(dir, 'edge.img');
+      await writeFile(file, Buffer.alloc(10_000, 3));
+      // in-process (the fakes share this event loop); the token comes from SIGSTORE_ID_TOKEN as in CI
+      process.env.SIGSTORE_ID_TOKEN = TOKEN;
+      const signed = await runCommand(
+        [
+          'sign',
+          file,
+          '--keyless',
+          '--fulcio-url',
+          fulcio.url,
+          '--rekor-url',
+          rekor.url,
+          '--tsa-url',
+          tsa.url,
+          '--json',
+        ],
+        { root: CLI_ROOT },
+      );
+      expect(signed.error).toBeUndefined();
+      expect(JSON.parse(signed.stdout).artifacts[0]).toMatchObject({ content: 'messageSignature' });
+      expect(signed.stdout).not.toContain(TOKEN);
+      expect(rekor.entries).toHaveLength(1);
+      const { X509Certificate } = await import('node:crypto');
+      const root = join(dir, 'trusted_root.json');
+      await writeFile(
+        root,
+        JSON.stringify({
+          certificateAuthorities: [
+            {
+              certChain: {
+                certificates: [
+                  { rawBytes: new X509Certificate(await fulcio.caPem()).raw.toString('base64') },
+                ],
+              },
+            },
+          ],
+          tlogs: [rekor.trustedLog()],
+          timestampAuthorities: [await tsa.trustedAuthority()],
+        }),
+      );
+      const policy = join(dir, 'policy.json');
+      await writeFile(
+        policy,
+        JSON.stringify({
+          version: 1,
+          identities: [{ issuer: ISSUER, subject: IDENTITY }],
+          requireTransparencyLog: true,
+        }),
+      );
+      const verified = await runCommand(
+        ['verify', file, '--policy', policy, '--trusted-root', root, '--json'],
+        {
+          root: CLI_ROOT,
+        },
+      );
+      expect(verified.error).toBeUndefined();
+      const v = JSON.parse(verified.stdout);
+      expect(v).toMatchObject({ verified: true, signer: { issuer: ISSUER, subject: IDENTITY } });
+      expect(v.transparencyLog[0]).toMatchObject({
+        kind: 'hashedrekord',
+        signedEntryTimestamp: true,
+        inclusionProof: true,
+      });
+      const human = await runCommand(['verify', file, '--policy', policy, '--trusted-root', root], {
+        root: CLI_ROOT,
+      });
+      expect(human.stdout).toContain('Transparency log: entry 0');
+      expect(human.stdout).toContain('Timestamp: ');
+      expect(v.timestamps).toHaveLength(1);
+
+      // --no-tlog: no entry, and a policy requiring one refuses the bundle
+      await runCommand(['sign', file, '--keyless', '--no-tlog', '--fulcio-url', fulcio.url, '-q'], {
+        root: CLI_ROOT,
+      });
+      expect(rekor.entries).toHaveLength(1);
+      const refused = await runCommand(
+        ['verify', file, '--policy', policy, '--trusted-root', root, '--json'],
+        {
+          root: CLI_ROOT,
+        },
+      );
+      expect(JSON.parse(refused.stdout).error.code).toBe('TLOG_MISSING');
+    } finally {
+      if (saved === undefined) delete process.env.SIGSTORE_ID_TOKEN;
+      else process.env.SIGSTORE_ID_TOKEN = saved;
+      await Promise.all([fulcio.close(), rekor.close(), tsa.close()]);
+    }
+  });
+
   it('rejects sign without a key as a usage error', async () => {
     const r = spawnCli(['sign', 'whatever']);
     expect(r.status).toBe(2);

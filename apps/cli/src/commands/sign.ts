@@ -25,7 +25,9 @@ export default class Sign extends DroverCommand {
   static override description =
     'Each FILE is hashed by streaming and its SHA-256 signed: FILE.sigstore.json is a Sigstore bundle v0.3 with a ' +
     'public-key hint, FILE.sig the raw signature (`openssl dgst -sha256 -verify key.pub -signature FILE.sig FILE`). ' +
-    'Ed25519 keys sign an in-toto statement naming the digest instead. --provenance IMAGE.json writes an in-toto ' +
+    'Ed25519 keys sign an in-toto statement naming the digest instead. --keyless gets a short-lived Fulcio ' +
+    'certificate for the GitHub Actions identity and logs the signature in Rekor (the bundle carries the entry). ' +
+    '--provenance IMAGE.json writes an in-toto ' +
     'SLSA provenance v1 statement for the image record, signed in a DSSE envelope, taking builder and run details ' +
     'from the GitHub Actions environment when present. Encrypted keys read their passphrase from --passphrase-env.';
   static override examples = [
@@ -48,6 +50,19 @@ export default class Sign extends DroverCommand {
     'fulcio-url': Flags.string({
       summary: 'Fulcio base URL for --keyless.',
       default: 'https://fulcio.sigstore.dev',
+    }),
+    'rekor-url': Flags.string({
+      summary: 'Rekor (transparency log) base URL for --keyless.',
+      default: 'https://rekor.sigstore.dev',
+    }),
+    'tsa-url': Flags.string({
+      summary: 'RFC 3161 timestamp authority URL: also timestamp --keyless signatures there.',
+    }),
+    tlog: Flags.boolean({
+      summary:
+        'Log --keyless signatures in Rekor (--no-tlog: no log entry, so the bundle verifies only while the certificate is valid).',
+      default: true,
+      allowNo: true,
     }),
     'passphrase-env': Flags.string({
       summary: 'Environment variable holding the key passphrase.',
@@ -113,9 +128,18 @@ export default class Sign extends DroverCommand {
     kms?: string;
     keyless?: boolean;
     'fulcio-url': string;
+    'rekor-url': string;
+    'tsa-url'?: string;
+    tlog: boolean;
     'passphrase-env': string;
   }): Promise<Signer> {
-    if (flags.keyless) return keylessSigner({ fulcioURL: flags['fulcio-url'] });
+    if (flags.keyless)
+      return keylessSigner({
+        fulcioURL: flags['fulcio-url'],
+        rekorURL: flags['rekor-url'],
+        transparencyLog: flags.tlog,
+        ...(flags['tsa-url'] ? { tsaURL: flags['tsa-url'] } : {}),
+      });
     if (flags.kms) return kmsSigner({ keyId: flags.kms });
     if (!flags.key) {
       throw new DroverError('USAGE', 'no signing key given', {

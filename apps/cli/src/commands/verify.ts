@@ -9,7 +9,11 @@ export default class Verify extends DroverCommand {
   static override description =
     'Checks, in order: the bundle is well formed (BUNDLE_INVALID), its key is trusted by the policy (KEY_UNTRUSTED), ' +
     'the file matches the signed digest (ARTIFACT_TAMPERED), the signature verifies (SIGNATURE_INVALID) and, for ' +
-    'attestations, the predicate type is the expected one (PREDICATE_TYPE_MISMATCH). The file is streamed.';
+    'attestations, the predicate type is the expected one (PREDICATE_TYPE_MISMATCH). Keyless bundles also need ' +
+    '--trusted-root: the certificate must chain to its Fulcio CA and be valid at the time a trusted Rekor log ' +
+    'integrated the entry or an RFC 3161 TSA timestamped it (signed entry timestamp, inclusion proof and timestamp ' +
+    'checked; TLOG_* and TIMESTAMP_* codes). The trusted root may also be named in the policy ("trustedRoot"). ' +
+    'The file is streamed.';
   static override examples = [
     '<%= config.bin %> verify out/edge-1.2.0.img --policy policy.json',
     '<%= config.bin %> verify out/edge-1.2.0.img --bundle out/image.provenance.sigstore.json --policy policy.json --predicate-type https://slsa.dev/provenance/v1',
@@ -20,7 +24,8 @@ export default class Verify extends DroverCommand {
     policy: Flags.string({ summary: 'Policy file listing trusted keys and identities.', required: true }),
     'predicate-type': Flags.string({ summary: 'Require an attestation with this predicate type.' }),
     'trusted-root': Flags.string({
-      summary: 'Sigstore trusted_root.json whose Fulcio CAs verify keyless bundles.',
+      summary:
+        'Sigstore trusted_root.json whose Fulcio CAs, Rekor logs and timestamp authorities verify keyless bundles.',
     }),
   };
 
@@ -42,6 +47,12 @@ export default class Verify extends DroverCommand {
       `Verified ${args.file} (${result.digest}), signed by ${result.signer.keyName ?? result.signer.subject}`,
     );
     if (result.predicateType) this.log(`Attestation: ${result.predicateType}`);
+    for (const entry of result.transparencyLog ?? []) {
+      this.log(
+        `Transparency log: entry ${entry.logIndex} in log ${entry.logID.slice(0, 16)}…, integrated ${entry.integratedTime}`,
+      );
+    }
+    for (const ts of result.timestamps ?? []) this.log(`Timestamp: ${ts.signingTime} by ${ts.authority}`);
     return result;
   }
 }

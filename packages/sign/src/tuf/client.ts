@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type Context, DroverError, resolveContext, throwIfAborted, toDroverError } from '@drover/core';
+import { parseUpdateManifest, type UpdateManifest } from '../manifest.js';
 import { serveDirectory } from './serve.js';
 
 export interface VerifyRepositoryOptions {
@@ -15,6 +16,8 @@ export interface VerifyRepositoryOptions {
   cacheDir?: string;
   /** Targets to download and check; defaults to all targets. */
   targets?: string[];
+  /** Keep the downloaded (verified) targets in this directory, named by target path; default: discarded. */
+  targetDir?: string;
 }
 
 export interface VerifyRepositoryResult {
@@ -45,14 +48,15 @@ export async function verifyRepository(
     await seedRoot(metadataDir, options.trustedRoot);
     // tuf-js (and its HTTP stack) loads only when a repository is verified.
     const { Updater } = await import('tuf-js');
+    const targetDir = options.targetDir ?? join(scratch, 'targets');
     const updater = new Updater({
       metadataDir,
       metadataBaseUrl: `${base}/metadata`,
-      targetDir: join(scratch, 'targets'),
+      targetDir,
       targetBaseUrl: `${base}/targets`,
       config: { fetchRetries: 0, userAgent: 'drover' },
     });
-    await mkdir(join(scratch, 'targets'), { recursive: true });
+    await mkdir(targetDir, { recursive: true });
     await updater.refresh().catch((e: unknown) => {
       throw mapClientError(e);
     });
@@ -80,7 +84,13 @@ export async function verifyRepository(
           },
         );
       }
-      await updater.downloadTarget(info).catch((e: unknown) => {
+      const segments = name.split('/');
+      // a signed name could still try to climb out of targetDir: such names are stored flat, escaped
+      const filePath = segments.some((x) => x === '' || x === '.' || x === '..')
+        ? join(targetDir, encodeURIComponent(name))
+        : join(targetDir, ...segments);
+      await mkdir(dirname(filePath), { recursive: true });
+      await updater.downloadTarget(info, filePath).catch((e: unknown) => {
         throw mapClientError(e, name);
       });
       targets.push({ name, length: info.length, sha256: info.hashes.sha256 ?? '' });
@@ -91,6 +101,35 @@ export async function verifyRepository(
   } finally {
     await served?.close();
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+export interface FetchUpdateManifestResult {
+  manifest: UpdateManifest;
+  repository: VerifyRepositoryResult;
+}
+
+/** Fetch the update manifest as a node would: walk the repository with tuf-js, download and parse manifest.json. */
+export async function fetchUpdateManifest(
+  options: Omit<VerifyRepositoryOptions, 'targets' | 'targetDir'>,
+  ctx: Context = {},
+): Promise<FetchUpdateManifestResult> {
+  const targetDir = await mkdtemp(join(tmpdir(), 'drover-manifest-'));
+  try {
+    const repository = await verifyRepository({ ...options, targets: ['manifest.json'], targetDir }, ctx);
+    const text = await readFile(join(targetDir, 'manifest.json'), 'utf8');
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      throw new DroverError('UPDATE_MANIFEST_INVALID', 'the signed manifest.json is not JSON', {
+        hint: 'Re-publish it with `drover repo manifest`.',
+        cause: error,
+      });
+    }
+    return { manifest: parseUpdateManifest(json), repository };
+  } finally {
+    await rm(targetDir, { recursive: true, force: true });
   }
 }
 
