@@ -1,7 +1,10 @@
+import Build from './commands/build.js';
 import ChannelPromote from './commands/channel/promote.js';
 import Doctor from './commands/doctor.js';
 import FleetInit from './commands/fleet/init.js';
 import FleetLs from './commands/fleet/ls.js';
+import ImageDiff from './commands/image/diff.js';
+import ImageInspect from './commands/image/inspect.js';
 import KeysGenerate from './commands/keys/generate.js';
 import OciInspect from './commands/oci/inspect.js';
 import OciPull from './commands/oci/pull.js';
@@ -15,6 +18,7 @@ import RecipeShow from './commands/recipe/show.js';
 import RecipeValidate from './commands/recipe/validate.js';
 import RepoAdd from './commands/repo/add.js';
 import RepoInit from './commands/repo/init.js';
+import RepoManifest from './commands/repo/manifest.js';
 import RepoRefresh from './commands/repo/refresh.js';
 import RepoRemove from './commands/repo/remove.js';
 import RepoRotateRoot from './commands/repo/rotate-root.js';
@@ -35,19 +39,24 @@ import VerityRepair from './commands/verity/repair.js';
 import VeritySign from './commands/verity/sign.js';
 import VerityTable from './commands/verity/table.js';
 import VerityVerify from './commands/verity/verify.js';
+import VerityVerifySignature from './commands/verity/verify-signature.js';
 
 export { commandNotFound, main } from './main.js';
 
 /** Every command, by id (topic and verb joined with ':'); oclif's explicit strategy reads this map. */
 export const COMMANDS = {
+  build: Build,
   'channel:promote': ChannelPromote,
   doctor: Doctor,
   'fleet:init': FleetInit,
   'fleet:ls': FleetLs,
+  'image:diff': ImageDiff,
+  'image:inspect': ImageInspect,
   publish: Publish,
   'keys:generate': KeysGenerate,
   'repo:add': RepoAdd,
   'repo:init': RepoInit,
+  'repo:manifest': RepoManifest,
   'repo:refresh': RepoRefresh,
   'repo:remove': RepoRemove,
   'repo:rotate-root': RepoRotateRoot,
@@ -77,4 +86,5 @@ export const COMMANDS = {
   'verity:sign': VeritySign,
   'verity:table': VerityTable,
   'verity:verify': VerityVerify,
+  'verity:verify-signature': VerityVerifySignature,
 };

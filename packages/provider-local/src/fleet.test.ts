@@ -6,7 +6,7 @@ import { type ImageRef, isDroverError, type ProgressEvent } from '@drover/core';
 import { readGptPrio, writeGptPrio } from '@drover/image';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestImage } from './fixture.js';
-import { LocalFleet } from './fleet.js';
+import { bankSizesFor, LocalFleet, verityTreeBytes } from './fleet.js';
 import { LocalStore } from './store.js';
 
 let dir: string;
@@ -257,6 +257,20 @@ describe('LocalFleet', () => {
     expect(await fleet.reboot(seen!)).toMatchObject({ image: { digest: v3.digest }, labels: { bank: 'a' } });
   });
 
+  it('switches traffic with an atomic active-set pointer (blue-green), only to an image some ready node runs', async () => {
+    const fleet = await newFleet('traffic', 2);
+    expect(await fleet.activeSet()).toBeUndefined();
+    expect(await codeOf(fleet.switchTraffic(v2))).toBe('FLEET_NO_ACTIVE_SET');
+    const [m] = await fleet.members();
+    await fleet.health(await fleet.update(m!, v2));
+    await fleet.switchTraffic(v2);
+    expect(await fleet.activeSet()).toMatchObject({ image: { digest: v2.digest }, members: [m!.id] });
+    await fleet.switchTraffic(v1);
+    const back = await (await LocalFleet.open({ dir: fleet.dir })).activeSet();
+    expect(back).toMatchObject({ image: { digest: v1.digest } });
+    expect(back?.members).toHaveLength(1);
+  });
+
   it('names unknown nodes and bad options', async () => {
     const fleet = await newFleet('errors', 1);
     expect(await codeOf(fleet.health({ id: 'node-99', state: 'ready' }))).toBe('FLEET_UNKNOWN_NODE');
@@ -265,5 +279,27 @@ describe('LocalFleet', () => {
       'FLEET_BAD_SIZE',
     );
     expect(await fleet.constraints()).toEqual({});
+  });
+});
+
+describe('bankSizesFor', () => {
+  it('sizes banks from the root and root-verity artifacts, with headroom, rounded up to MiB', async () => {
+    const img = await createTestImage({ dir: join(dir, 'sizes'), version: '9.0.0', rootSize: 1536 * 1024 });
+    const sizes = bankSizesFor(img.record);
+    expect(sizes.rootBytes).toBe(1536 * 1024);
+    expect(sizes.hashBytes).toBe(img.record.artifacts.find((a) => a.name === 'root-verity')?.size);
+    expect(sizes.rootSize).toBe(3 * 1024 * 1024);
+    expect(sizes.hashSize).toBe(1024 * 1024);
+    expect(bankSizesFor(img.record, { headroom: 0 }).rootSize).toBe(2 * 1024 * 1024);
+    // A disk-only image: the verity data and tree, not its whole partitions.
+    const diskOnly = {
+      ...img.record,
+      artifacts: [{ ...img.record.artifacts[0]!, name: 'disk', path: 'disk.img', size: 1 << 30 }],
+    };
+    expect(bankSizesFor(diskOnly)).toMatchObject({
+      rootBytes: img.record.verity!.dataBlocks * 4096,
+      hashBytes: verityTreeBytes(img.record.verity!),
+    });
+    expect(() => bankSizesFor({ ...img.record, artifacts: [] })).toThrow(/no root filesystem/);
   });
 });

@@ -104,6 +104,15 @@ export interface InitLocalFleetOptions {
   id?: string;
 }
 
+/** Where a local fleet's traffic goes: `<dir>/active-set.json`, written by `switchTraffic`. */
+export interface ActiveSet {
+  image: ImageRef;
+  /** Nodes that ran the image (and were ready) when traffic switched to it. */
+  members: string[];
+  /** RFC 3339. */
+  switchedAt: string;
+}
+
 /** A fault to inject into one node's next boots or health checks. */
 export interface InjectFaultOptions {
   node: string;
@@ -115,6 +124,7 @@ export interface InjectFaultOptions {
 
 const MIB_BYTES = 1024 * 1024;
 const FAIL_BOOT_FILE = 'fail-next-boot';
+const ACTIVE_SET_FILE = 'active-set.json';
 const UNHEALTHY_FILE = 'unhealthy';
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -202,6 +212,54 @@ export function bankArtifactsOf(record: ImageRecord): { root: Artifact; hash?: A
   if (!root) return undefined;
   const hash = record.artifacts.find((a) => HASH_NAMES.includes(a.name));
   return hash ? { root, hash } : { root };
+}
+
+/** What one bank must hold for an image, and bank sizes that fit it (see `bankSizesFor`). */
+export interface BankSizes {
+  /** Bytes of root filesystem the image writes into a bank's root partition. */
+  rootBytes: number;
+  /** Bytes of hash tree the image writes into a bank's hash partition (0 when the tree follows the data). */
+  hashBytes: number;
+  /** Suggested root partition size: rootBytes plus `headroom`, rounded up to a MiB (at least 1 MiB). */
+  rootSize: number;
+  /** Suggested hash partition size, the same way. */
+  hashSize: number;
+}
+
+const roundUpMiB = (n: number): number => Math.max(1, Math.ceil(n / MIB_BYTES)) * MIB_BYTES;
+
+/**
+ * The bank sizes an image needs on a local fleet: its `root` and `root-verity` artifact sizes when it has them,
+ * else what `update` copies out of its `disk` artifact (the verity data blocks and the hash tree, not the whole
+ * partitions). `headroom` (default 0.5 = 50%) leaves room for later, larger images.
+ */
+export function bankSizesFor(record: ImageRecord, options: { headroom?: number } = {}): BankSizes {
+  const headroom = 1 + (options.headroom ?? 0.5);
+  const artifacts = bankArtifactsOf(record);
+  let rootBytes: number;
+  let hashBytes: number;
+  if (artifacts) {
+    rootBytes = artifacts.root.size;
+    hashBytes = artifacts.hash?.size ?? 0;
+  } else if (record.verity && record.artifacts.some((a) => a.name === 'disk')) {
+    rootBytes = record.verity.dataBlocks * record.verity.dataBlockSize;
+    hashBytes = verityTreeBytes(record.verity);
+  } else {
+    throw new DroverError(
+      'FLEET_IMAGE_NO_ROOT',
+      `image ${record.name} ${record.version} has no root filesystem to size banks for`,
+      {
+        hint: 'An A/B update needs artifacts named root and root-verity, or a disk artifact with a verity record.',
+        details: { artifacts: record.artifacts.map((a) => a.name) },
+      },
+    );
+  }
+  return {
+    rootBytes,
+    hashBytes,
+    rootSize: roundUpMiB(rootBytes * headroom),
+    hashSize: roundUpMiB(hashBytes * headroom),
+  };
 }
 
 /**
@@ -435,6 +493,34 @@ export class LocalFleet implements Fleet {
   async member(id: string, ctx: Context = {}): Promise<FleetMember | undefined> {
     const spec = this.spec.nodes.find((n) => n.id === id);
     return spec ? this.#member(spec, await this.nodeState(id, ctx)) : undefined;
+  }
+
+  /**
+   * Send the fleet's traffic to the nodes running `image` (blue-green's switch): `<dir>/active-set.json` names the
+   * image and those nodes, replaced atomically. Idempotent. Refuses when no node runs the image.
+   */
+  async switchTraffic(image: ImageRef, ctx: Context = {}): Promise<void> {
+    const digest = digestOfRef(image);
+    const members = (await this.members(ctx)).filter(
+      (m) => m.image?.digest === digest && m.state === 'ready',
+    );
+    if (members.length === 0) {
+      throw new DroverError('FLEET_NO_ACTIVE_SET', `no ready node of ${this.spec.id} runs ${digest}`, {
+        kind: 'conflict',
+        hint: 'Bring nodes up on the image before switching traffic to it.',
+      });
+    }
+    const active: ActiveSet = {
+      image: { ...image, digest },
+      members: members.map((m) => m.id),
+      switchedAt: new Date().toISOString(),
+    };
+    await writeJson(join(this.dir, ACTIVE_SET_FILE), active);
+  }
+
+  /** Where traffic goes now (the last `switchTraffic`), or undefined before any switch. */
+  async activeSet(): Promise<ActiveSet | undefined> {
+    return readJson<ActiveSet>(join(this.dir, ACTIVE_SET_FILE), 'active set');
   }
 
   /** The local fleet adds no limits of its own. */

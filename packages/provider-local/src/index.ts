@@ -1,7 +1,9 @@
 export type { CreateTestImageOptions, TestImage } from './fixture.js';
 export { createTestImage } from './fixture.js';
 export type {
+  ActiveSet,
   Bank,
+  BankSizes,
   BootRecord,
   InitLocalFleetOptions,
   InjectFaultOptions,
@@ -9,8 +11,14 @@ export type {
   LocalNodeSpec,
   LocalNodeState,
 } from './fleet.js';
-export { bankArtifactsOf, LocalFleet, seedOfNode, verityTreeBytes } from './fleet.js';
-export type { ChannelPointer, LocalStoreOptions } from './store.js';
+export { bankArtifactsOf, bankSizesFor, LocalFleet, seedOfNode, verityTreeBytes } from './fleet.js';
+export type {
+  AttachSignatureOptions,
+  ChannelPointer,
+  ImageSignature,
+  LocalStoreOptions,
+  StoredSignature,
+} from './store.js';
 export { canonicalJson, digestOfRef, LocalStore, localRefOf } from './store.js';
 export type { DiskRange, VerifyPartitionsOptions } from './verify.js';
 export { verifyPartitions } from './verify.js';

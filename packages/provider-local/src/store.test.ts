@@ -1,7 +1,7 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ImageRef, isDroverError } from '@drover/core';
+import { digestFile, type ImageRef, isDroverError } from '@drover/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestImage } from './fixture.js';
 import { canonicalJson, digestOfRef, LocalStore } from './store.js';
@@ -152,5 +152,59 @@ describe('LocalStore', () => {
     expect(digests.has((await store.resolve('stable'))!.digest)).toBe(true);
     // No temporary files left behind.
     expect((await readdir(join(store.dir, 'channels'))).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+
+  it('attaches signatures over the record file as it was signed, and drops them when the image is retired', async () => {
+    const store = await LocalStore.open({ dir: join(dir, 'store') });
+    const img = await createTestImage({ dir: join(dir, 'img'), version: '1.0.0' });
+    const ref = await store.publish(img.record, img.artifacts);
+    expect(await store.signatures(ref)).toEqual([]);
+    const file = join(dir, 'img', 'image.json');
+    // Pretty-printed, as `drover build` writes it: not the canonical bytes, but the same record.
+    await writeFile(file, `${JSON.stringify(img.record, null, 2)}\n`);
+    const bundle = { mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', fake: true };
+    const sig = await store.attachSignature(ref, { signedRecord: file, bundle });
+    expect(await readFile(sig.signedRecordPath, 'utf8')).toBe(await readFile(file, 'utf8'));
+    // Idempotent: the same bundle is stored once.
+    await store.attachSignature(ref.uri, { signedRecord: file, bundle });
+    const listed = await store.signatures(ref);
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({ record: ref.digest, signedRecord: sig.signedRecord, bundle });
+
+    // Another record's file is refused.
+    const other = await createTestImage({ dir: join(dir, 'other'), version: '2.0.0' });
+    await writeFile(join(dir, 'other.json'), JSON.stringify(other.record));
+    expect(await codeOf(store.attachSignature(ref, { signedRecord: join(dir, 'other.json'), bundle }))).toBe(
+      'STORE_SIGNATURE_MISMATCH',
+    );
+    expect(
+      await codeOf(store.attachSignature(ref, { signedRecord: join(dir, 'img', 'root.img'), bundle })),
+    ).toBe('STORE_SIGNATURE_MISMATCH');
+
+    await store.retire(ref);
+    expect(await store.signatures(ref)).toEqual([]);
+    expect(await readdir(join(store.dir, 'blobs', 'sha256'))).toEqual([]);
+  });
+
+  it('stores runs of zeros as holes (a sparse disk artifact stays sparse) with the same bytes and digest', async () => {
+    const store = await LocalStore.open({ dir: join(dir, 'store') });
+    const img = await createTestImage({ dir: join(dir, 'img'), version: '1.0.0' });
+    const disk = join(dir, 'img', 'disk.img');
+    const bytes = Buffer.alloc(8 << 20);
+    bytes.write('head', 0);
+    bytes.write('tail', bytes.length - 4);
+    await writeFile(disk, bytes);
+    const { digest } = await digestFile(disk, { progress: false });
+    const artifact = { name: 'disk', path: 'disk.img', digest, size: bytes.length, mediaType: 'x' };
+    const ref = await store.publish({ ...img.record, artifacts: [...img.record.artifacts, artifact] }, [
+      ...img.artifacts,
+      { ...artifact, file: disk },
+    ]);
+    const info = await stat(store.blobPath(digest));
+    expect(info.size).toBe(bytes.length);
+    expect(info.blocks * 512).toBeLessThan(4 << 20);
+    expect((await readFile(store.blobPath(digest))).equals(bytes)).toBe(true);
+    expect(await store.verifyBlob(digest)).toBe(bytes.length);
+    expect((await store.record(ref)).artifacts).toHaveLength(3);
   });
 });

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import {
   type ArtifactSource,
   assertDigest,
@@ -30,6 +29,32 @@ export interface ChannelPointer {
   promotedAt: string;
   /** The reference the channel pointed to before this promotion. */
   previous?: ImageRef;
+}
+
+/** A signature attached to a published image (`drover publish` takes it from `image.json.sigstore.json`). */
+export interface ImageSignature {
+  /** The published record it belongs to. */
+  record: DigestString;
+  /** Digest of the record file exactly as it was signed (its canonical form is the published record). */
+  signedRecord: DigestString;
+  /** The Sigstore bundle, as parsed JSON. */
+  bundle: unknown;
+}
+
+/** An attached signature with where its signed bytes are in the store. */
+export interface StoredSignature extends ImageSignature {
+  /** Path of the signed record bytes (a blob: verify the bundle against this file). */
+  signedRecordPath: string;
+  /** Path of the signature entry. */
+  path: string;
+}
+
+/** Options of `LocalStore.attachSignature`. */
+export interface AttachSignatureOptions {
+  /** The record file that was signed (image.json as `drover sign` saw it). */
+  signedRecord: string;
+  /** The Sigstore bundle (parsed JSON) `drover sign` wrote next to it. */
+  bundle: unknown;
 }
 
 /** Options of `LocalStore.open`. */
@@ -82,6 +107,17 @@ function checkChannel(channel: string): void {
   }
 }
 
+const ZEROS = Buffer.alloc(1 << 20);
+
+/** True when every byte of `buf` is zero. */
+function isZero(buf: Buffer): boolean {
+  for (let at = 0; at < buf.length; at += ZEROS.length) {
+    const part = buf.subarray(at, Math.min(buf.length, at + ZEROS.length));
+    if (!part.equals(ZEROS.subarray(0, part.length))) return false;
+  }
+  return true;
+}
+
 const exists = async (path: string): Promise<boolean> => {
   try {
     await stat(path);
@@ -95,7 +131,8 @@ const exists = async (path: string): Promise<boolean> => {
 /**
  * A content-addressed image store in a directory:
  * `blobs/<alg>/<hex>` (artifacts and records), `images/<alg>/<hex>.json` (published records, the index `list`
- * reads), `channels/<name>.json` (pointers, replaced atomically). Every blob is hashed on the way in and on
+ * reads), `channels/<name>.json` (pointers, replaced atomically), `signatures/<alg>/<record hex>/<hex>.json`
+ * (Sigstore bundles over the record file as it was signed, whose bytes are a blob too). Every blob is hashed on the way in and on
  * the way out; a mismatch is an integrity error and nothing from it is used.
  */
 export class LocalStore implements Publisher {
@@ -111,7 +148,7 @@ export class LocalStore implements Publisher {
   static async open(options: LocalStoreOptions): Promise<LocalStore> {
     const dir = resolve(options.dir);
     try {
-      for (const sub of ['blobs/sha256', 'blobs/sha512', 'images/sha256', 'channels']) {
+      for (const sub of ['blobs/sha256', 'blobs/sha512', 'images/sha256', 'channels', 'signatures/sha256']) {
         await mkdir(join(dir, sub), { recursive: true });
       }
     } catch (error) {
@@ -158,12 +195,20 @@ export class LocalStore implements Publisher {
     await writeAtomically(final, async (tmp) => {
       const hash = createHash(algorithm);
       let written = 0;
-      const input = source();
-      input.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        written += chunk.length;
-      });
-      await pipeline(input, createWriteStream(tmp), ctx.signal ? { signal: ctx.signal } : {});
+      // Sparse copy: chunks of zeros become holes (disk images are mostly empty), the size is set at the end.
+      const out = await open(tmp, 'w');
+      try {
+        for await (const chunk of source()) {
+          throwIfAborted(ctx);
+          const buf = chunk as Buffer;
+          hash.update(buf);
+          if (!isZero(buf)) await out.write(buf, 0, buf.length, written);
+          written += buf.length;
+        }
+        await out.truncate(written);
+      } finally {
+        await out.close();
+      }
       assertDigest(digest, `${algorithm}:${hash.digest('hex')}`, what);
       if (size !== undefined && size !== written) {
         throw new DroverError('STORE_SIZE_MISMATCH', `${what}: expected ${size} bytes, got ${written}`, {
@@ -289,6 +334,99 @@ export class LocalStore implements Publisher {
     return this.#checkBlob(digest, `blob ${digest}`, ctx);
   }
 
+  /**
+   * Attach a signature to a published image: the record file that was signed goes into the blobs (it must be
+   * the same record: its canonical JSON has the image's digest, else `STORE_SIGNATURE_MISMATCH`) and the bundle
+   * into `signatures/`. The signature itself is checked when it matters, against a policy (`drover rollout`).
+   */
+  async attachSignature(
+    ref: ImageRef | string,
+    options: AttachSignatureOptions,
+    ctx: Context = {},
+  ): Promise<StoredSignature> {
+    const digest = digestOfRef(ref);
+    await this.record(digest, ctx);
+    let bytes: Buffer;
+    try {
+      // A record is small (a few KiB): it is read whole, as `record()` does.
+      bytes = await readFile(options.signedRecord);
+    } catch (error) {
+      throw toDroverError(error, 'reading the signed record');
+    }
+    let canonical: string;
+    try {
+      canonical = canonicalJson(JSON.parse(bytes.toString('utf8')));
+    } catch (error) {
+      throw new DroverError('STORE_SIGNATURE_MISMATCH', `${options.signedRecord} is not JSON`, {
+        kind: 'integrity',
+        cause: error,
+        hint: 'Sign the image.json written by `drover build`.',
+      });
+    }
+    if (digestBytes(Buffer.from(canonical)) !== digest) {
+      throw new DroverError(
+        'STORE_SIGNATURE_MISMATCH',
+        `the signed record ${options.signedRecord} is not the published image ${digest}`,
+        {
+          kind: 'integrity',
+          hint: 'Attach the signature of this very record (publish the record that was signed).',
+        },
+      );
+    }
+    const signedRecord = digestBytes(bytes);
+    const blob = this.blobPath(signedRecord);
+    if (!(await exists(blob))) await writeAtomically(blob, (tmp) => writeFile(tmp, bytes));
+    const entry: ImageSignature = { record: digest, signedRecord, bundle: options.bundle };
+    const entryBytes = `${JSON.stringify(entry, null, 2)}\n`;
+    const path = join(
+      this.#signatureDir(digest),
+      `${parseDigest(digestBytes(Buffer.from(canonicalJson(options.bundle)))).hex}.json`,
+    );
+    if (!(await exists(path))) {
+      await mkdir(this.#signatureDir(digest), { recursive: true }).catch((e) =>
+        Promise.reject(toDroverError(e, 'storing a signature')),
+      );
+      await writeAtomically(path, (tmp) => writeFile(tmp, entryBytes));
+    }
+    return { ...entry, signedRecordPath: blob, path };
+  }
+
+  #signatureDir(digest: DigestString): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.dir, 'signatures', algorithm, hex);
+  }
+
+  /** The signatures attached to a published image (none: an empty list). */
+  async signatures(ref: ImageRef | string, ctx: Context = {}): Promise<StoredSignature[]> {
+    throwIfAborted(ctx);
+    const digest = digestOfRef(ref);
+    const dir = this.#signatureDir(digest);
+    let files: string[];
+    try {
+      files = (await readdir(dir)).filter((f) => f.endsWith('.json') && !f.startsWith('.')).sort();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw toDroverError(error, `reading the signatures of ${digest}`);
+    }
+    const out: StoredSignature[] = [];
+    for (const file of files) {
+      const path = join(dir, file);
+      let entry: ImageSignature;
+      try {
+        entry = JSON.parse(await readFile(path, 'utf8')) as ImageSignature;
+      } catch (error) {
+        throw new DroverError('STORE_SIGNATURE_CORRUPT', `signature entry ${path} is not JSON`, {
+          kind: 'integrity',
+          cause: error,
+          hint: 'Publish the image again with its signature.',
+        });
+      }
+      if (entry.record !== digest) continue;
+      out.push({ ...entry, signedRecordPath: this.blobPath(entry.signedRecord), path });
+    }
+    return out;
+  }
+
   /** The reference a channel points to, or undefined. */
   async resolve(channel: string, ctx: Context = {}): Promise<ImageRef | undefined> {
     return (await this.channel(channel, ctx))?.ref;
@@ -383,13 +521,15 @@ export class LocalStore implements Publisher {
       });
     }
     const record = await this.record(ref, ctx);
+    const signed = (await this.signatures(digest, ctx)).map((sig) => sig.signedRecord);
     await rm(this.#imagePath(digest), { force: true });
+    await rm(this.#signatureDir(digest), { recursive: true, force: true });
     const keep = new Set<string>();
     for (const other of await this.list(ctx)) {
       keep.add(other.digest);
       for (const a of (await this.record(other, ctx)).artifacts) keep.add(a.digest);
     }
-    for (const d of [digest, ...record.artifacts.map((a) => a.digest)]) {
+    for (const d of [digest, ...signed, ...record.artifacts.map((a) => a.digest)]) {
       if (!keep.has(d)) await rm(this.blobPath(d), { force: true });
     }
   }

@@ -94,9 +94,15 @@ export async function runAnalysis(
       if (m.result === 'inconclusive') inconclusives++;
     }
     if (l.failure >= 0 && failures > l.failure)
-      return done('failed', `${failures} failed measurement(s), limit ${l.failure}`);
+      return done(
+        'failed',
+        `${m.reason ? `${m.reason}; ` : ''}${failures} failed measurement(s), limit ${l.failure}`,
+      );
     if (inconclusives > l.inconclusive)
-      return done('inconclusive', `${inconclusives} inconclusive measurement(s), limit ${l.inconclusive}`);
+      return done(
+        'inconclusive',
+        `${m.reason ? `${m.reason}; ` : ''}${inconclusives} inconclusive measurement(s), limit ${l.inconclusive}`,
+      );
     if (consecutiveErrors > l.errors)
       return done('error', `${consecutiveErrors} consecutive errors, limit ${l.errors}: ${m.reason ?? ''}`);
     if (taken < l.count || m.result === 'error') await clock.sleep(l.intervalMs);

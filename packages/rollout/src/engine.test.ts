@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DroverError, type ImageRef } from '@drover/core';
 import { describe, expect, it } from 'vitest';
 import { baseSpec, NEW, OLD, runScenario, T0, zonedMembers } from '../test/harness.js';
 import {
@@ -271,6 +272,22 @@ describe('preflightRollout', () => {
     expect(f.disruptions).toEqual([]);
     expect(store.peek('r1')).toEqual([]);
   });
+
+  it('refuses an image that does not verify with IMAGE_NOT_VERIFIED (denied), keeping the cause code and hint', async () => {
+    const { options, fleet: f, store } = setup(baseSpec({ strategy: { type: 'rolling' } }));
+    const verifyImage = async () => {
+      throw new DroverError('IMAGE_UNSIGNED', 'no signature is attached', { hint: 'Sign it first.' });
+    };
+    await expect(startRollout({ ...options, verifyImage })).rejects.toMatchObject({
+      code: 'IMAGE_NOT_VERIFIED',
+      kind: 'denied',
+      hint: 'Sign it first.',
+      message: expect.stringMatching(/no signature is attached \[IMAGE_UNSIGNED\]/),
+      details: { cause: 'IMAGE_UNSIGNED' },
+    });
+    expect(f.disruptions).toEqual([]);
+    expect(store.peek('r1')).toEqual([]);
+  });
 });
 
 describe('replacement strategies', () => {
@@ -325,6 +342,55 @@ describe('replacement strategies', () => {
     expect(fleet.disruptions).toEqual([]);
     expect(fleet.maxSurgeInUse).toBe(2);
     expect(r.durationMs).toBe(4 * 60_000);
+  });
+
+  it('blue-green switches traffic to the new set once it is up, and back before a rollback', async () => {
+    const run = async (faults: SimFault[]) => {
+      const clock = new VirtualClock(T0);
+      const fleet = new SimulatedFleet({
+        clock,
+        members: zonedMembers([[4]]),
+        updateMs: 60_000,
+        constraints: { surgeCapacity: 4 },
+        faults,
+      });
+      const switches: { at: number; image: string; onNew: number }[] = [];
+      const withSwitch = Object.assign(fleet, {
+        switchTraffic: async (image: ImageRef) => {
+          const onNew = (await fleet.members()).filter((m) => m.image?.digest === NEW.digest).length;
+          switches.push({ at: clock.now() - T0, image: image.version ?? image.digest, onNew });
+        },
+      });
+      const spec = baseSpec({
+        action: 'replace',
+        strategy: { type: 'blue-green', rollbackWindow: '10m', gates: ['metric'] },
+        gates: GATES,
+      });
+      const store = new MemoryStateStore(() => clock.now());
+      const r = await startRollout({
+        id: 'bg',
+        spec,
+        fleet: withSwitch,
+        store,
+        clock,
+        gateRunner: simulatedGateRunner(faults),
+        controlPollMs: Number.POSITIVE_INFINITY,
+      });
+      return { r, switches, fleet, journal: store.peek('bg') };
+    };
+    const ok = await run([]);
+    expect(ok.r.status).toBe('completed');
+    // One switch, after the whole new set is up and before the rollback window's gates.
+    expect(ok.switches).toEqual([{ at: 60_000, image: NEW.version, onNew: 4 }]);
+    expect(ok.r.timeline.filter((e) => e.type === 'traffic-switch')).toHaveLength(1);
+    expect(ok.journal.filter((e) => e.type === 'traffic')).toHaveLength(1);
+
+    const bad = await run([{ type: 'gate', gate: 'metric', result: 'failed' }]);
+    expect(bad.r.status).toBe('rolled-back');
+    expect(bad.switches.map((x) => x.image)).toEqual([NEW.version, OLD.version]);
+    // Traffic went back while the new set was still up, before any member was replaced back.
+    expect(bad.switches[1]?.onNew).toBe(4);
+    expect(await images(bad.fleet)).toEqual([OLD.version]);
   });
 });
 

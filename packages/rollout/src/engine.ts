@@ -28,6 +28,11 @@ export interface FleetExtensions {
   notReady?(ctx?: Context): Promise<ReadonlyMap<string, string | undefined>>;
   /** One member by id. */
   member?(id: string, ctx?: Context): Promise<FleetMember | undefined>;
+  /**
+   * Send the fleet's traffic to the members running `image` (blue-green: called once the new set is up, and with
+   * the previous image before a rollback). Must be idempotent: after a crash it is called again.
+   */
+  switchTraffic?(image: ImageRef, ctx?: Context): Promise<void>;
 }
 
 /** Checks that an image may be rolled out (signature policy); throws to refuse. Plugged in by the CLI. */
@@ -50,6 +55,7 @@ export interface TimelineEvent {
     | 'member-failed'
     | 'halt'
     | 'rollback-start'
+    | 'traffic-switch'
     | 'status';
   stage?: number;
   detail?: string;
@@ -117,6 +123,8 @@ export interface RunRolloutOptions {
   controlPollMs?: number;
   /** Called for every timeline event (live progress). */
   onEvent?: (event: TimelineEvent) => void;
+  /** Called when a member action starts and when it settles (live progress). */
+  onMember?: (event: MemberEvent) => void;
 }
 
 /** A preflight finding. */
@@ -124,6 +132,20 @@ export interface PreflightProblem {
   code: string;
   message: string;
   hint?: string;
+  /** For IMAGE_NOT_VERIFIED: the code of the verification error (IMAGE_UNSIGNED, ARTIFACT_TAMPERED, …). */
+  cause?: string;
+}
+
+/** A member action as it happens, for live progress (not kept in the timeline: fleets can be large). */
+export interface MemberEvent {
+  at: number;
+  member: string;
+  /** update, replace, or rollback. */
+  op: string;
+  phase: 'started' | 'done' | 'failed';
+  /** 0-based stage of the member (-1 when it belongs to none). */
+  stage: number;
+  reason?: string;
 }
 
 const TRANSITIONAL = new Set(['updating', 'rebooting', 'replacing']);
@@ -251,10 +273,12 @@ export async function preflightRollout(
     try {
       await options.verifyImage(target, ctx);
     } catch (error) {
+      const cause = isDroverError(error) ? error : undefined;
       problems.push({
         code: 'IMAGE_NOT_VERIFIED',
-        message: `image ${target.uri} does not verify: ${error instanceof Error ? error.message : String(error)}`,
-        hint: 'Roll out only images signed under the verification policy.',
+        message: `image ${target.version ?? target.uri} does not verify: ${error instanceof Error ? error.message : String(error)}${cause ? ` [${cause.code}]` : ''}`,
+        hint: cause?.hint ?? 'Roll out only images signed under the verification policy.',
+        ...(cause ? { cause: cause.code } : {}),
       });
     }
   }
@@ -373,6 +397,8 @@ class RolloutEngine {
   #retryAt = Number.POSITIVE_INFINITY;
   #waiting: 'window' | 'budget' | undefined;
   #rollbackStarted = false;
+  /** Blue-green: traffic now goes to the new set (this run switched it). */
+  #switched = false;
   #rollbackCursor = 0;
   #startedAt = 0;
 
@@ -451,6 +477,15 @@ class RolloutEngine {
         },
         this.#ctx,
       );
+      const image = problems.find((p) => p.code === 'IMAGE_NOT_VERIFIED');
+      if (image) {
+        // The signature check comes first: nothing else matters for an image that may not be rolled out.
+        throw new DroverError('IMAGE_NOT_VERIFIED', `preflight: ${image.message}`, {
+          kind: 'denied',
+          hint: image.hint ?? 'Roll out only images signed under the verification policy.',
+          details: { problems, ...(image.cause ? { cause: image.cause } : {}) },
+        });
+      }
       if (problems.length > 0) {
         const first = problems[0] as PreflightProblem;
         throw new DroverError(
@@ -676,6 +711,14 @@ class RolloutEngine {
   }
 
   #settle(t: Track, rollback: boolean, ok: boolean, reason?: string): void {
+    this.#o.onMember?.({
+      at: this.#clock.now(),
+      member: t.id,
+      op: rollback ? 'rollback' : this.#compiled.action,
+      phase: ok ? 'done' : 'failed',
+      stage: t.stage,
+      ...(reason ? { reason } : {}),
+    });
     if (rollback) {
       t.rollback = ok ? 'done' : 'failed';
       return;
@@ -716,6 +759,7 @@ class RolloutEngine {
     this.#activeIds.add(t.id);
     if (surge) this.#surgeInFlight++;
     this.#actions++;
+    this.#o.onMember?.({ at: this.#clock.now(), member: t.id, op, phase: 'started', stage: t.stage });
     void this.#task(t, async () => {
       try {
         await this.#journal({
@@ -907,7 +951,8 @@ class RolloutEngine {
       const before = this.#view.halt;
       foldJournal(entries, this.#view, this.#journalSeen);
       this.#journalSeen = entries.length;
-      if (this.#view.halt && this.#view.halt !== before)
+      // Only a halt someone else recorded is news: our own was announced when it was written.
+      if (this.#view.halt && this.#view.halt.reason !== before?.reason)
         this.#event({ type: 'halt', stage: this.#cur, detail: this.#view.halt.reason });
     }
   }
@@ -976,6 +1021,16 @@ class RolloutEngine {
         if (v.halt.rollback) {
           if (!this.#rollbackStarted) {
             this.#rollbackStarted = true;
+            const previous = this.#start.previous;
+            if (this.#o.spec.strategy.type === 'blue-green' && this.#fleet.switchTraffic && previous) {
+              // Traffic goes back to the old set first: it is still up, so nobody is served by the failing image.
+              await this.#fleet.switchTraffic(previous, this.#ctx);
+              await this.#journal({ type: 'traffic', image: previous.digest });
+              this.#event({
+                type: 'traffic-switch',
+                detail: `back to ${previous.version ?? previous.digest}`,
+              });
+            }
             this.#event({
               type: 'rollback-start',
               detail: `back to ${this.#start.previous?.version ?? this.#start.previous?.digest ?? 'the previous images'}`,
@@ -1031,6 +1086,17 @@ class RolloutEngine {
       this.#bakeUntil = this.#clock.now() + stage.bakeMs;
     }
     if (this.#phase === 'bake') {
+      if (this.#o.spec.strategy.type === 'blue-green' && this.#fleet.switchTraffic && !this.#switched) {
+        // The whole new set is up: switch traffic to it, then watch it for the rollback window.
+        this.#switched = true;
+        await this.#fleet.switchTraffic(this.#target, this.#ctx);
+        await this.#journal({ type: 'traffic', image: this.#target.digest });
+        this.#event({
+          type: 'traffic-switch',
+          stage: this.#cur,
+          detail: `to ${this.#target.version ?? this.#target.digest}`,
+        });
+      }
       if (this.#clock.now() < this.#bakeUntil) return undefined;
       await this.#journal({ type: 'stage', stage: this.#cur, event: 'baked' });
       if (stage.bakeMs > 0) this.#event({ type: 'bake-done', stage: this.#cur });

@@ -10,6 +10,7 @@ export type { DurationInput } from './duration.js';
 export { formatDuration, parseDuration } from './duration.js';
 export type {
   FleetExtensions,
+  MemberEvent,
   PreflightProblem,
   RolloutResult,
   RolloutStatus,
@@ -39,7 +40,7 @@ export { rolloutJsonSchema, rolloutSpecSchema } from './schema.js';
 export type { DisruptionRecord, SimFault, SimMemberSpec, SimulatedFleetOptions } from './sim.js';
 export { ControllerCrash, CrashInjector, SimulatedFleet, simulatedGateRunner } from './sim.js';
 export type { ParsedRolloutSpec, ParseRolloutSpecOptions, SpecProblem } from './spec.js';
-export { imageRefOf, loadRolloutSpec, parseRolloutSpec } from './spec.js';
+export { imageChannelOf, imageRefOf, loadRolloutSpec, parseRolloutSpec, withImage } from './spec.js';
 export type { JournalEntry } from './store.js';
 export { FileStateStore, MemoryStateStore } from './store.js';
 export type { CompiledStrategy, PlanMember, Stage } from './strategy.js';

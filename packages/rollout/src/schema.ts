@@ -185,6 +185,16 @@ export const imageSchema = z.union([
     digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256:<64 hex>'),
     version: z.string().optional(),
   }),
+  z
+    .strictObject({
+      channel: z
+        .string()
+        .regex(
+          /^[a-z0-9][a-z0-9._-]{0,62}$/,
+          'channel names are lower-case letters, digits, ".", "_" and "-"',
+        ),
+    })
+    .describe('A channel of the image store (`drover channel promote`), resolved when the rollout starts.'),
 ]);
 
 export const rolloutSpecSchema = z

@@ -1,8 +1,8 @@
 import { isDroverError } from '@drover/core';
 import { describe, expect, it } from 'vitest';
-import { parseRolloutSpec, type SpecProblem } from './index.js';
+import { imageChannelOf, imageRefOf, parseRolloutSpec, type SpecProblem, withImage } from './index.js';
 
-const D = `sha256:${'a'.repeat(64)}`;
+const D = `sha256:${'a'.repeat(64)}` as const;
 const head = `apiVersion: drover.dev/v1\nkind: Rollout\nname: web\nimage: local:${D}\n`;
 
 function problems(text: string): SpecProblem[] {
@@ -27,9 +27,23 @@ describe('parseRolloutSpec', () => {
     ];
     for (const s of strategies) {
       const { spec, image } = parseRolloutSpec({ text: head + s });
-      expect(image.digest).toBe(D);
+      expect(image?.digest).toBe(D);
       expect(spec.strategy.type).toMatch(/rolling|canary|waves|blue-green|seeded/);
     }
+  });
+
+  it('accepts a store channel as the image, resolved later with withImage', () => {
+    const text =
+      'apiVersion: drover.dev/v1\nkind: Rollout\nname: web\nimage: { channel: canary }\nstrategy: { type: rolling }\n';
+    const parsed = parseRolloutSpec({ text });
+    expect(parsed).toMatchObject({ channel: 'canary' });
+    expect(parsed.image).toBeUndefined();
+    expect(imageChannelOf(parsed.spec)).toBe('canary');
+    expect(() => imageRefOf(parsed.spec.image)).toThrow(/channel canary/);
+    const resolved = withImage(parsed.spec, { uri: `local:sha256:${D.slice(7)}`, digest: D, version: '2' });
+    expect(imageRefOf(resolved.image)).toMatchObject({ digest: D, version: '2' });
+    expect(imageChannelOf(resolved)).toBeUndefined();
+    expect(problems(text.replace('canary', 'Bad Channel'))[0]?.path).toMatch(/^image/);
   });
 
   it('reports an unknown field at its line and column with a did-you-mean hint', () => {

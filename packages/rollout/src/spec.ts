@@ -26,8 +26,10 @@ export interface ParseRolloutSpecOptions {
 
 export interface ParsedRolloutSpec {
   spec: RolloutSpec;
-  /** The image the spec rolls out. */
-  image: ImageRef;
+  /** The image the spec rolls out (absent when it names a channel). */
+  image?: ImageRef;
+  /** The store channel the spec names instead of a digest (`image: { channel: stable }`). */
+  channel?: string;
 }
 
 /** Parse and validate a rollout spec; throws ROLLOUT_SPEC_INVALID listing every problem with its line and column. */
@@ -66,7 +68,24 @@ export function parseRolloutSpec(options: ParseRolloutSpecOptions): ParsedRollou
   const spec = result.data;
   checkSemantics(spec, report);
   if (problems.length > 0) throw invalid(file, problems);
-  return { spec, image: imageRefOf(spec.image) };
+  const channel = imageChannelOf(spec);
+  return channel !== undefined ? { spec, channel } : { spec, image: imageRefOf(spec.image) };
+}
+
+/** The channel a spec's `image` names (`image: { channel: stable }`), or undefined for a content address. */
+export function imageChannelOf(spec: RolloutSpec): string | undefined {
+  const image = spec.image as unknown;
+  return typeof image === 'object' && image !== null && 'channel' in image
+    ? String((image as { channel: string }).channel)
+    : undefined;
+}
+
+/** The spec with its image replaced by a resolved reference (what the journal then records). */
+export function withImage(spec: RolloutSpec, image: ImageRef): RolloutSpec {
+  return {
+    ...spec,
+    image: { uri: image.uri, digest: image.digest, ...(image.version ? { version: image.version } : {}) },
+  };
 }
 
 /** Read and parse a rollout spec file. */
@@ -85,6 +104,16 @@ export async function loadRolloutSpec(
 
 /** The ImageRef a spec's `image` field names. */
 export function imageRefOf(image: RolloutSpec['image']): ImageRef {
+  if (typeof image === 'object' && 'channel' in image) {
+    throw new DroverError(
+      'ROLLOUT_IMAGE_UNRESOLVED',
+      `the spec names channel ${image.channel}, not an image digest`,
+      {
+        kind: 'usage',
+        hint: 'Resolve the channel against an image store first (drover rollout start does, with --store).',
+      },
+    );
+  }
   if (typeof image === 'string') {
     const digest = image.slice(-71) as ImageRef['digest'];
     return { uri: image, digest };

@@ -17,6 +17,8 @@ export interface PublishResult {
   ref: ImageRef;
   store: string;
   channel?: string;
+  /** The signature attached with the image (the bundle `drover sign image.json` wrote). */
+  signature?: { bundle: string; signedRecord: string };
 }
 
 export default class Publish extends DroverCommand {
@@ -24,7 +26,8 @@ export default class Publish extends DroverCommand {
   static override description =
     'Artifacts are found next to the record (their `path`), hashed while copied and refused when they do not ' +
     'match the record. Publishing the same record again gives the same reference. --channel also points a ' +
-    'channel at it.';
+    'channel at it. The signature `drover sign image.json` wrote (image.json.sigstore.json, or --signature) is ' +
+    'attached to the image in the store, where `drover rollout start` verifies it against the policy.';
   static override examples = [
     '<%= config.bin %> publish out/image.json',
     '<%= config.bin %> publish out/image.json --to local --channel canary',
@@ -34,6 +37,10 @@ export default class Publish extends DroverCommand {
     to: Flags.string({ summary: 'Where to publish.', options: ['local'], default: 'local' }),
     store: storeDirFlag,
     channel: Flags.string({ summary: 'Also promote this channel to the published image.' }),
+    signature: Flags.string({
+      summary:
+        'Sigstore bundle over the record file to attach (default RECORD.sigstore.json when it exists).',
+    }),
   };
 
   async run(): Promise<PublishResult> {
@@ -60,10 +67,44 @@ export default class Publish extends DroverCommand {
     const store = await LocalStore.open({ dir: flags.store });
     const ref = await store.publish(record, artifacts, ctx);
     this.log(`Published ${record.name} ${record.version} as ${ref.uri}`);
+    let signature: PublishResult['signature'];
+    const bundlePath = flags.signature ?? `${recordPath}.sigstore.json`;
+    const bundle = await readBundle(bundlePath, flags.signature !== undefined);
+    if (bundle !== undefined) {
+      const attached = await store.attachSignature(ref, { signedRecord: recordPath, bundle }, ctx);
+      signature = { bundle: bundlePath, signedRecord: attached.signedRecord };
+      this.log(`Attached signature ${bundlePath}`);
+    } else {
+      this.log('No signature attached (sign the record with `drover sign` to roll it out)');
+    }
     if (flags.channel) {
       await store.promote(flags.channel, ref, ctx);
       this.log(`Channel ${flags.channel} -> ${ref.uri}`);
     }
-    return { ref, store: store.dir, ...(flags.channel ? { channel: flags.channel } : {}) };
+    return {
+      ref,
+      store: store.dir,
+      ...(flags.channel ? { channel: flags.channel } : {}),
+      ...(signature ? { signature } : {}),
+    };
+  }
+}
+
+/** The bundle at `path` as parsed JSON; undefined when it does not exist and was not asked for. */
+async function readBundle(path: string, required: boolean): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw toDroverError(error, 'reading the signature bundle');
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new DroverError('PUBLISH_BAD_SIGNATURE', `${path} is not JSON`, {
+      hint: 'Pass the .sigstore.json bundle written by `drover sign`.',
+      cause: error,
+    });
   }
 }

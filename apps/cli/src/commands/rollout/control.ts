@@ -9,7 +9,8 @@ import {
 } from '@drover/rollout';
 import { Args, Flags } from '@oclif/core';
 import { DroverCommand } from '../../command.js';
-import { assertId, byFlag, fileFleetFor, stateFlag, statusLines, storeAt, summaryLines } from './shared.js';
+import { assertId, byFlag, stateFlag, statusLines, storeAt, summaryLines } from './shared.js';
+import { openRolloutFleet } from './target.js';
 
 /** What a control verb prints with --json: the status after recording, and the run it triggered (if any). */
 export interface ControlResult {
@@ -52,7 +53,7 @@ export abstract class RolloutControlCommand extends DroverCommand {
     if (this.action !== 'pause' && !flags['no-run']) {
       try {
         const spec = await rolloutSpecOf({ id: args.id, store }, ctx);
-        const fleet = await fileFleetFor(flags.state, args.id);
+        const { fleet } = await openRolloutFleet(flags.state, args.id, { memberMs: 0 });
         out.run = await resumeRollout({ id: args.id, spec, fleet, store }, ctx);
         out.status = await controlStatus(args.id, flags.state);
       } catch (error) {

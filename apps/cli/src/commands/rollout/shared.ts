@@ -77,7 +77,7 @@ export function summaryLines(r: RolloutResult): string[] {
   const m = r.members;
   return [
     `rollout ${r.id}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`,
-    `image ${r.target.version ?? r.target.uri} (${r.target.digest})${r.previous ? `, previous ${r.previous.version ?? r.previous.digest}` : ''}`,
+    `image ${r.target.version ?? r.target.uri} (${r.target.digest})${r.previous ? `, previous ${r.previous.version && r.previous.version !== r.target.version ? r.previous.version : r.previous.digest}` : ''}`,
     `members: ${m.updated} updated, ${m.failed} failed, ${m.rolledBack} rolled back, ${m.pending} pending, ${m.alreadyCurrent} already current (of ${m.total})`,
     `duration ${formatDuration(r.durationMs)}, at most ${r.maxUnavailableObserved} unavailable at once`,
   ];
