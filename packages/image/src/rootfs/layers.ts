@@ -298,19 +298,10 @@ class Applier {
       Object.assign(node.inode, { mode: dirMode, uid, gid });
       return node;
     };
+    const copy = { uid, gid, dirMode, mode: layer.mode, excluded, links, index, at, ctx };
     if (top.isDirectory()) {
       const dest = resolveDir(this.tree, toParts, at, makeOwned)!;
-      await this.#copyDir(layer.source, '', dest, {
-        uid,
-        gid,
-        dirMode,
-        mode: layer.mode,
-        excluded,
-        links,
-        index,
-        at,
-        ctx,
-      });
+      await this.#copyDir(layer.source, '', dest, copy);
       return;
     }
     // a file: into `to` when it names a directory (existing, or written with a trailing slash), else at `to`
@@ -325,17 +316,7 @@ class Applier {
       parent = resolveDir(this.tree, toParts.slice(0, -1), at, makeOwned)!;
       name = toParts[toParts.length - 1]!;
     }
-    await this.#copyEntry(layer.source, top, parent, name, {
-      uid,
-      gid,
-      dirMode,
-      mode: layer.mode,
-      excluded,
-      links,
-      index,
-      at,
-      ctx,
-    });
+    await this.#copyEntry(layer.source, top, parent, name, copy);
   }
 
   async #copyDir(hostDir: string, rel: string, dest: TreeNode, o: CopyOptions): Promise<void> {
