@@ -21,6 +21,7 @@ export {
 } from './digest.js';
 export type { DroverErrorJSON, DroverErrorKind, DroverErrorOptions } from './error.js';
 export { DROVER_ERROR_KINDS, DroverError, isDroverError, toDroverError } from './error.js';
+export { canonicalJson } from './json.js';
 export type {
   ProgressAdvance,
   ProgressDone,

@@ -1,3 +1,4 @@
+export { canonicalJson } from '@drover/core';
 export {
   ARTIFACT_MEDIA_TYPES,
   BUILD_STEPS,
@@ -7,7 +8,7 @@ export {
   STEP_VERSIONS,
 } from './build/build.js';
 export type { CacheEntry, PlaceMethod } from './build/cache.js';
-export { canonicalJson, copySparse, defaultCacheDir, placeFile, StepCache, stepKey } from './build/cache.js';
+export { copySparse, defaultCacheDir, placeFile, StepCache, stepKey } from './build/cache.js';
 export { IMAGE_RECORD_SCHEMA_VERSION, imageRecordJsonSchema } from './build/record-schema.js';
 export {
   checkReproducible,

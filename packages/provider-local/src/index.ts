@@ -1,3 +1,4 @@
+export { canonicalJson } from '@drover/core';
 export type { CreateTestImageOptions, TestImage } from './fixture.js';
 export { createTestImage } from './fixture.js';
 export type {
@@ -19,6 +20,6 @@ export type {
   LocalStoreOptions,
   StoredSignature,
 } from './store.js';
-export { canonicalJson, digestOfRef, LocalStore, localRefOf } from './store.js';
+export { digestOfRef, LocalStore, localRefOf } from './store.js';
 export type { DiskRange, VerifyPartitionsOptions } from './verify.js';
 export { verifyPartitions } from './verify.js';

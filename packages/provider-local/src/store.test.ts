@@ -1,10 +1,10 @@
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { digestFile, type ImageRef, isDroverError } from '@drover/core';
+import { canonicalJson, digestFile, type ImageRef, isDroverError } from '@drover/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestImage } from './fixture.js';
-import { canonicalJson, digestOfRef, LocalStore } from './store.js';
+import { digestOfRef, LocalStore } from './store.js';
 
 let dir: string;
 beforeEach(async () => {

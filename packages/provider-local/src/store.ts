@@ -7,6 +7,7 @@ import {
   type ArtifactSource,
   assertDigest,
   type Context,
+  canonicalJson,
   type DigestString,
   DroverError,
   digestBytes,
@@ -65,20 +66,6 @@ export interface LocalStoreOptions {
 
 const CHANNEL_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const URI_PREFIX = 'local:';
-
-/** JSON with object keys sorted at every level, so the same record always has the same bytes and digest. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      const sorted: Record<string, unknown> = {};
-      for (const k of Object.keys(v as Record<string, unknown>).sort()) {
-        sorted[k] = (v as Record<string, unknown>)[k];
-      }
-      return sorted;
-    }
-    return v;
-  });
-}
 
 /** The `local:` reference of a record digest. */
 export function localRefOf(digest: DigestString, version?: string): ImageRef {

@@ -1,9 +1,10 @@
 import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { canonicalJson } from '@drover/core';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { canonicalJson, copySparse, defaultCacheDir, placeFile, StepCache, stepKey } from './cache.js';
+import { copySparse, defaultCacheDir, placeFile, StepCache, stepKey } from './cache.js';
 
 let dir: string;
 beforeEach(async () => {

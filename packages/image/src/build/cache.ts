@@ -15,28 +15,12 @@ import {
 } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { type Context, DroverError, throwIfAborted, toDroverError } from '@drover/core';
+import { type Context, canonicalJson, DroverError, throwIfAborted, toDroverError } from '@drover/core';
 
 /** Where the step cache lives by default: `$XDG_CACHE_HOME/drover`, else `~/.cache/drover`. */
 export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
   const xdg = env.XDG_CACHE_HOME;
   return join(xdg && xdg.length > 0 ? xdg : join(homedir(), '.cache'), 'drover');
-}
-
-/** JSON with object keys sorted and bigints as decimal strings: the form cache keys are computed over. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (typeof v === 'bigint') return v.toString();
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
-      return Object.fromEntries(
-        Object.keys(v as Record<string, unknown>)
-          .sort()
-          .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-          .map((k) => [k, (v as Record<string, unknown>)[k]]),
-      );
-    }
-    return v;
-  });
 }
 
 /** The cache key of a step: SHA-256 (hex) over the step's name, its version and its canonical inputs. */
