@@ -21,6 +21,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { openLayout, type TarWriteEntry, writeImage } from '@drover/oci';
+import { type Measure, median, timed } from './measure.js';
 
 const run = promisify(execFile);
 
@@ -91,29 +92,6 @@ function layerEntries(layer: number, bytes: number): TarWriteEntry[] {
   }
   return entries;
 }
-
-interface Measure {
-  seconds: number;
-  rssMiB: number;
-  stdout: string;
-}
-
-async function timed(cmd: string, args: string[], cwd?: string): Promise<Measure> {
-  const { stdout, stderr } = await run('/usr/bin/time', ['-v', cmd, ...args], {
-    maxBuffer: 1 << 26,
-    ...(cwd ? { cwd } : {}),
-  });
-  const wall = /Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)/.exec(stderr);
-  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-  if (!wall || !rss) throw new Error(`cannot parse /usr/bin/time output:\n${stderr}`);
-  const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
-  return { seconds, rssMiB: Number(rss[1]) / 1024, stdout };
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
 
 const MiB = 1024 * 1024;
 // Partition sizes shared by the recipe and the sgdisk script (MiB).

@@ -12,6 +12,7 @@ import { link, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { type Measure, median, timed } from './measure.js';
 
 const run = promisify(execFile);
 
@@ -71,28 +72,6 @@ async function makeTree(src: string, targetBytes: number): Promise<{ files: numb
   }
   return { files, bytes };
 }
-
-interface Measure {
-  seconds: number;
-  rssMiB: number;
-}
-
-async function timed(cmd: string, args: string[], cwd?: string): Promise<Measure & { stdout: string }> {
-  const { stdout, stderr } = await run('/usr/bin/time', ['-v', cmd, ...args], {
-    maxBuffer: 1 << 26,
-    ...(cwd ? { cwd } : {}),
-  });
-  const wall = /Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)/.exec(stderr);
-  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-  if (!wall || !rss) throw new Error(`cannot parse /usr/bin/time output:\n${stderr}`);
-  const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
-  return { seconds, rssMiB: Number(rss[1]) / 1024, stdout };
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
 
 async function main(): Promise<void> {
   const mib = arg('mib', 300);
