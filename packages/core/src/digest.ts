@@ -1,10 +1,14 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { type Context, throwIfAborted } from './context.js';
 import { DroverError, toDroverError } from './error.js';
+import { sharedWorkerHasher } from './hash-worker.js';
 import { startProgress } from './progress.js';
+
+/** Files at least this large are hashed on a worker when no progress is reported. */
+const WORKER_MIN_BYTES = 4 << 20;
 
 /** Digest algorithms an OCI/drover digest string may name. */
 export type DigestAlgorithm = 'sha256' | 'sha512';
@@ -126,7 +130,10 @@ export interface DigestFileOptions {
   progress?: boolean;
 }
 
-/** Digest a file by streaming it in 1 MiB chunks; memory stays bounded whatever the file's size. */
+/**
+ * Digest a file by streaming it in 1 MiB chunks; memory stays bounded whatever the file's size. With
+ * `progress: false`, files of 4 MiB or more are read and hashed on a worker thread, leaving this one free.
+ */
 export async function digestFile(
   path: string,
   options: DigestFileOptions = {},
@@ -138,8 +145,34 @@ export async function digestFile(
   } catch (error) {
     throw toDroverError(error, 'digest');
   }
+  const algorithm = options.algorithm ?? 'sha256';
+  if (options.progress === false && total >= WORKER_MIN_BYTES) {
+    // no progress to report: the file is read and hashed on a worker thread, this thread stays free
+    throwIfAborted(ctx);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      throw toDroverError(error, 'digest');
+    }
+    const session = sharedWorkerHasher().session(algorithm);
+    try {
+      session.updateFromFile(handle.fd, 0, total);
+      const hex = await session.digest();
+      if ((await handle.stat()).size !== total) {
+        throw new DroverError('DIGEST_FILE_CHANGED', `${path} changed size while it was hashed`, {
+          kind: 'io',
+          hint: 'Make sure nothing else writes to the file, and retry.',
+        });
+      }
+      return { digest: `${algorithm}:${hex}`, size: total };
+    } finally {
+      await session.cancel();
+      await handle.close();
+    }
+  }
   const stream = createReadStream(path, { highWaterMark: 1 << 20 });
-  const opts: DigestStreamOptions = { algorithm: options.algorithm ?? 'sha256', total };
+  const opts: DigestStreamOptions = { algorithm, total };
   if (options.progress !== false) {
     opts.task = `digest:${path}`;
     opts.label = `hashing ${path}`;
