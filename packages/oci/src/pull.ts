@@ -46,6 +46,7 @@ export interface PullResult {
 export async function pullImage(options: PullImageOptions, ctx: Context = {}): Promise<PullResult> {
   const ref = parseImageReference(options.reference);
   const client = new RegistryClient({ ...options.registry, registry: ref.registry });
+  client.prepareDownloads(); // the workers start while the manifests are fetched
   try {
     const layout = await openLayout({ dir: options.layout, create: true }, ctx);
     return await pullInto(client, ref, layout, options, ctx);

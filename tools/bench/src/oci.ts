@@ -101,9 +101,19 @@ interface DroverRun {
 async function drover(op: string, ...rest: string[]): Promise<DroverRun> {
   const { NODE_EXTRA_CA_CERTS: _unused, ...env } = process.env;
   const start = performance.now();
-  const { stdout } = await exec(process.execPath, [worker, op, ...rest], { maxBuffer: 1 << 24, env });
+  // Peak RSS from /usr/bin/time, as for the reference tools: a child's own getrusage() maxRSS starts from the
+  // RSS of the process that forked it (this one, which holds the generated image's metadata), not from zero.
+  const { stdout, stderr } = await exec(
+    '/usr/bin/time',
+    ['-f', '%M', process.execPath, worker, op, ...rest],
+    {
+      maxBuffer: 1 << 24,
+      env,
+    },
+  );
   const wallMs = performance.now() - start;
-  return { ...(JSON.parse(stdout.trim().split('\n').pop()!) as Omit<DroverRun, 'wallMs'>), wallMs };
+  const run = JSON.parse(stdout.trim().split('\n').pop()!) as Omit<DroverRun, 'wallMs'>;
+  return { ...run, maxRssKiB: Number(stderr.trim().split('\n').pop()), wallMs };
 }
 const load = (): string =>
   loadavg()
@@ -180,6 +190,13 @@ try {
       if (run % 2 === 1) pulls.push(await drover('pull', `${registry.host}/bench/image:1`, a));
       await rm(a, { recursive: true, force: true });
       await rm(b, { recursive: true, force: true });
+    }
+    for (let run = 0; run < RUNS; run++) {
+      const d = pulls[run]!;
+      const k = skopeo[run]!;
+      console.log(
+        `  run ${run + 1}: drover ${fmt(d.wallMs)} wall (${fmt(d.ms)} in-process, CPU ${fmt(d.cpuMs)}, RSS ${mib(d.maxRssKiB)}), skopeo ${fmt(k.ms)} (CPU ${fmt(k.cpuMs)})`,
+      );
     }
     const pullMs = median(pulls.map((r) => r.wallMs));
     const pullInMs = median(pulls.map((r) => r.ms));

@@ -1,5 +1,5 @@
-import { createHash, type Hash } from 'node:crypto';
-import { mkdir, open as openFile, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { type FileHandle, mkdir, open as openFile, rename, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import {
@@ -15,16 +15,17 @@ import {
   toDroverError,
 } from '@drover/core';
 import type { BlobStore } from '../blob-store.js';
-import { type HashSession, WorkerHasher } from '../hash-worker.js';
 import { type ParsedManifest, parseManifest } from '../manifest.js';
 import { type Descriptor, type ImageIndex, MediaType } from '../media-types.js';
 import { ByteReader } from '../tar.js';
 import { digestMismatch, sizeMismatch, verifyBytes } from '../verify.js';
 import { loadDockerCredentials, type RegistryCredentials } from './credentials.js';
+import { type BlobDownload, DownloadPool } from './download-worker.js';
 import {
   type Agents,
   createAgents,
   discard,
+  type HttpRequest,
   type HttpResponse,
   parseChallenges,
   parseRetryAfter,
@@ -49,6 +50,8 @@ export interface RegistryClientOptions {
   registry: string;
   /** Use plain HTTP for this registry (opt-in; meant for loopback test registries). */
   plainHttp?: boolean;
+  /** CA certificates (PEM) to trust for HTTPS besides Node's bundled ones, e.g. a private registry's CA. */
+  caCertificates?: string[];
   /** Explicit credentials; otherwise Docker's config.json (and credential helpers) are consulted. */
   credentials?: RegistryCredentials | null;
   /** Path of a Docker config.json to read credentials from (default `$DOCKER_CONFIG/config.json`). */
@@ -59,7 +62,13 @@ export interface RegistryClientOptions {
   /** Blobs larger than this are uploaded in PATCH chunks of this size (default 16 MiB). */
   chunkSize?: number;
   userAgent?: string;
-  /** Worker threads that hash downloads while they stream (default: 2, or 1 on a single-CPU machine). */
+  /**
+   * Worker threads that download blobs of 1 MiB or more: each sends its requests over sockets of its own and
+   * hashes and writes what it receives, so no single thread carries all the HTTP, hashing and writing (default: 2,
+   * or 1 on a single-CPU machine). 0 downloads everything on the calling thread.
+   */
+  downloadWorkers?: number;
+  /** @deprecated Old name of {@link RegistryClientOptions.downloadWorkers}. */
   hashWorkers?: number;
 }
 
@@ -112,8 +121,8 @@ const NETWORK_CODES = new Set([
 const MAX_MANIFEST = 4 << 20;
 /** Bytes of a download that may wait for the disk write in flight before the socket pauses. */
 const MAX_PENDING_WRITE = 4 << 20;
-/** Blobs at least this large are hashed on a worker thread while they download. */
-const WORKER_HASH_MIN = 1 << 20;
+/** Blobs at least this large are downloaded (and hashed) on a worker thread. */
+const WORKER_DOWNLOAD_MIN = 1 << 20;
 
 interface RequestOptions {
   method: string;
@@ -125,12 +134,6 @@ interface RequestOptions {
   scopes: string[];
   /** Do not retry on transient failures (the caller handles them, e.g. resuming an upload). */
   noRetry?: boolean;
-}
-
-interface HashWorkerSlot {
-  hasher: WorkerHasher;
-  /** Downloads hashing on it now. */
-  sessions: number;
 }
 
 interface Token {
@@ -163,8 +166,8 @@ export class RegistryClient {
   readonly #options: RegistryClientOptions;
   readonly #retry: RetryOptions;
   readonly #timeoutMs: number;
-  readonly #agents: Agents = createAgents();
-  #hashers: HashWorkerSlot[] = [];
+  readonly #agents: Agents;
+  #downloads: DownloadPool | undefined;
   #credentials: RegistryCredentials | null | undefined;
   #scheme: 'none' | 'basic' | 'bearer' = 'none';
   #challenge: Record<string, string> = {};
@@ -177,27 +180,32 @@ export class RegistryClient {
     this.#retry = { retries: 4, baseDelayMs: 250, maxDelayMs: 30_000, ...options.retry };
     this.#timeoutMs = options.timeoutMs ?? 60_000;
     this.#credentials = options.credentials;
+    this.#agents = createAgents(options.caCertificates);
   }
 
-  /** Close kept-alive connections (and stop the hashing workers). */
+  /** Close kept-alive connections (and stop the download workers). */
   close(): void {
     this.#agents.http.destroy();
     this.#agents.https.destroy();
-    for (const { hasher } of this.#hashers) void hasher.close();
-    this.#hashers = [];
+    void this.#downloads?.close();
+    this.#downloads = undefined;
   }
 
-  /** The least busy hashing worker (started on first use, up to `hashWorkers`). */
-  #workerHasher(): HashWorkerSlot {
-    const max = Math.max(1, this.#options.hashWorkers ?? Math.min(2, availableParallelism()));
-    const idle = this.#hashers.reduce<HashWorkerSlot | undefined>(
-      (best, h) => (!best || h.sessions < best.sessions ? h : best),
-      undefined,
-    );
-    if (idle && (idle.sessions === 0 || this.#hashers.length >= max)) return idle;
-    const added = { hasher: new WorkerHasher(), sessions: 0 };
-    this.#hashers.push(added);
-    return added;
+  /**
+   * Start the download workers now rather than with the first large blob, so that their start-up (tens of ms)
+   * overlaps other work, e.g. fetching the manifests of a pull.
+   */
+  prepareDownloads(): void {
+    this.#downloadPool()?.prepare();
+  }
+
+  /** The download workers (started on first use), or undefined when downloads run on this thread. */
+  #downloadPool(): DownloadPool | undefined {
+    const size =
+      this.#options.downloadWorkers ?? this.#options.hashWorkers ?? Math.min(2, availableParallelism());
+    if (size < 1) return undefined;
+    this.#downloads ??= new DownloadPool(size, this.#options.caCertificates);
+    return this.#downloads;
   }
 
   /** Check the registry answers `/v2/` (authenticating if it asks). */
@@ -406,168 +414,235 @@ export class RegistryClient {
     options: { onBytes?: (n: number) => void } = {},
     ctx: Context = {},
   ): Promise<{ downloaded: boolean }> {
-    const rctx = resolveContext(ctx);
     if ((await store.size(descriptor.digest)) === descriptor.size) return { downloaded: false };
     const { algorithm } = parseDigest(descriptor.digest);
     const final = store.path(descriptor.digest);
     await mkdir(final.slice(0, final.lastIndexOf('/')), { recursive: true });
     const tmp = temporaryPathFor(final);
-    const file = await openFile(tmp, 'w+'); // readable too: the hashing worker reads it back
-    // Large blobs are hashed on a worker thread, so that hashing overlaps the HTTP parsing and the disk writes
-    // of every download in flight; small ones (configs) right here.
-    const worker = descriptor.size >= WORKER_HASH_MIN ? this.#workerHasher() : undefined;
-    if (worker) worker.sessions++;
-    const startHash = (): { session?: HashSession; hash?: Hash } =>
-      worker ? { session: worker.hasher.session(algorithm) } : { hash: createHash(algorithm) };
-    let hashing = startHash();
-    let offset = 0;
+    const file = await openFile(tmp, 'w');
+    const label = `blob ${descriptor.digest}`;
+    // Large blobs are downloaded on a worker thread (HTTP, hashing and writing all there); small ones here.
+    const pool = descriptor.size >= WORKER_DOWNLOAD_MIN ? this.#downloadPool() : undefined;
+    const download = pool?.start({
+      fd: file.fd,
+      size: descriptor.size,
+      algorithm,
+      label,
+      ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+    });
     try {
-      for (let attempt = 0; ; attempt++) {
-        throwIfAborted(ctx);
-        const headers: Record<string, string> = {};
-        if (offset > 0) headers.Range = `bytes=${offset}-`;
-        let res: HttpResponse | undefined;
-        try {
-          res = await this.#request(
-            {
-              method: 'GET',
-              url: `/v2/${repository}/blobs/${descriptor.digest}`,
-              headers,
-              scopes: [`repository:${repository}:pull`],
-            },
-            ctx,
-          );
-          if (res.status === 200 && offset > 0) {
-            // the registry ignored Range: start over
-            rctx.logger.debug('registry ignored Range; restarting blob download', {
-              digest: descriptor.digest,
-            });
-            await hashing.session?.cancel();
-            await file.truncate(0);
-            offset = 0;
-            hashing = startHash();
-          } else if (res.status === 206) {
-            const start = /bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''))?.[1];
-            if (Number(start) !== offset) {
-              discard(res);
-              throw new DroverError(
-                'REGISTRY_RANGE_MISMATCH',
-                `asked for bytes from ${offset}, got ${start}`,
-                {
-                  kind: 'io',
-                },
-              );
-            }
-          } else if (res.status !== 200) {
-            throw await this.#error(res, `blob ${repository}@${descriptor.digest}`);
-          }
-          // Network reads and disk writes overlap: chunks pile up (up to 4 MiB, then the socket pauses) while a
-          // write is in flight, and go to disk in one writev; the hashing worker then reads them back from the
-          // page cache. `offset` only counts bytes on disk (and hashed), so a resume after an interruption starts
-          // exactly where the file ends. A plain event loop rather than a stream pipeline: per 64 KiB chunk it
-          // costs the main thread an array push.
-          const expected = descriptor.size;
-          const body = res.body;
-          await new Promise<void>((resolve, reject) => {
-            let pending: Buffer[] = [];
-            let pendingBytes = 0;
-            let writing = false;
-            let ended = false;
-            let failure: Error | undefined;
-            const fail = (error: Error): void => {
-              if (failure) return;
-              failure = error;
-              body.destroy();
-              if (!writing) reject(error); // else once the write in flight settled
-            };
-            const flush = (): void => {
-              if (writing || failure) return;
-              if (pendingBytes === 0) {
-                if (ended) resolve();
-                return;
-              }
-              const chunks = pending;
-              const length = pendingBytes;
-              pending = [];
-              pendingBytes = 0;
-              if (offset + length > expected) {
-                fail(sizeMismatch(`blob ${descriptor.digest}`, expected, offset + length));
-                return;
-              }
-              writing = true;
-              file.writev(chunks, offset).then(
-                ({ bytesWritten }) => {
-                  writing = false;
-                  if (bytesWritten === length) {
-                    if (hashing.session) hashing.session.updateFromFile(file.fd, offset, length);
-                    else for (const c of chunks) hashing.hash!.update(c);
-                    offset += length;
-                    options.onBytes?.(length);
-                  } else
-                    failure ??= toDroverError(new Error(`short write (${bytesWritten} of ${length})`), tmp);
-                  if (failure) {
-                    reject(failure);
-                    return;
-                  }
-                  if (body.isPaused()) body.resume();
-                  flush();
-                },
-                (error: Error) => {
-                  writing = false;
-                  failure ??= error;
-                  reject(failure);
-                },
-              );
-            };
-            body.on('data', (chunk: Buffer) => {
-              pending.push(chunk);
-              pendingBytes += chunk.length;
-              if (!writing) flush();
-              else if (pendingBytes >= MAX_PENDING_WRITE) body.pause();
-            });
-            body.on('end', () => {
-              ended = true;
-              flush();
-            });
-            body.on('error', fail);
-            body.on('close', () => {
-              if (!ended) fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
-            });
-          });
-          if (offset < descriptor.size) {
-            // the response ended cleanly but short: the blob is smaller than its descriptor says
-            throw sizeMismatch(`blob ${descriptor.digest}`, descriptor.size, offset);
-          }
-          break;
-        } catch (error) {
-          res?.body.destroy();
-          throwIfAborted(ctx);
-          if (!isTransient(error) || attempt >= this.#retry.retries) throw error;
-          rctx.logger.debug('blob download interrupted; resuming', {
-            digest: descriptor.digest,
-            offset,
-            attempt,
-          });
-          await this.#sleep(this.#backoff(attempt), ctx);
-        }
-      }
-      const hex = hashing.session ? await hashing.session.digest() : hashing.hash!.digest('hex');
+      const { offset, hex } = download
+        ? await this.#downloadOnWorker(repository, descriptor, download, ctx)
+        : await this.#downloadHere(repository, descriptor, file, tmp, options, ctx);
       await file.sync();
       await file.close();
       const actual = `${algorithm}:${hex}`;
-      if (offset !== descriptor.size)
-        throw sizeMismatch(`blob ${descriptor.digest}`, descriptor.size, offset);
+      if (offset !== descriptor.size) throw sizeMismatch(label, descriptor.size, offset);
       if (actual !== descriptor.digest)
         throw digestMismatch(`blob ${repository}@${descriptor.digest}`, descriptor.digest, actual);
       await rename(tmp, final);
       return { downloaded: true };
     } catch (error) {
-      await hashing.session?.cancel(); // before closing: the worker reads through the descriptor
+      await download?.cancel(); // before closing: the worker writes through the descriptor
       await file.close().catch(() => {});
       await rm(tmp, { force: true });
       throw toDroverError(error, `downloading ${descriptor.digest}`);
-    } finally {
-      if (worker) worker.sessions--;
+    }
+  }
+
+  /**
+   * The download loop on a worker: every attempt is one request through the client's request loop (auth,
+   * redirects, retries of busy answers) whose transport is the worker; an interrupted transfer resumes with
+   * `Range: bytes=N-` from what the worker has written and hashed.
+   */
+  async #downloadOnWorker(
+    repository: string,
+    descriptor: Descriptor,
+    download: BlobDownload,
+    ctx: Context,
+  ): Promise<{ offset: number; hex: string }> {
+    const rctx = resolveContext(ctx);
+    for (let attempt = 0; ; attempt++) {
+      throwIfAborted(ctx);
+      const from = download.offset;
+      try {
+        const res = await this.#request(
+          {
+            method: 'GET',
+            url: `/v2/${repository}/blobs/${descriptor.digest}`,
+            headers: from > 0 ? { Range: `bytes=${from}-` } : {},
+            scopes: [`repository:${repository}:pull`],
+          },
+          ctx,
+          (request) => download.send(request),
+        );
+        if (res.restarted) {
+          rctx.logger.debug('registry ignored Range; restarting blob download', {
+            digest: descriptor.digest,
+          });
+        }
+        if (!res.transfer) {
+          if (res.status === 206) {
+            const start = /bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''))?.[1];
+            throw new DroverError('REGISTRY_RANGE_MISMATCH', `asked for bytes from ${from}, got ${start}`, {
+              kind: 'io',
+            });
+          }
+          throw await this.#error(res, `blob ${repository}@${descriptor.digest}`);
+        }
+        await res.transfer;
+        if (download.offset < descriptor.size) {
+          // the response ended cleanly but short: the blob is smaller than its descriptor says
+          throw sizeMismatch(`blob ${descriptor.digest}`, descriptor.size, download.offset);
+        }
+        break;
+      } catch (error) {
+        throwIfAborted(ctx);
+        if (!isTransient(error) || attempt >= this.#retry.retries) throw error;
+        rctx.logger.debug('blob download interrupted; resuming', {
+          digest: descriptor.digest,
+          offset: download.offset,
+          attempt,
+        });
+        await this.#sleep(this.#backoff(attempt), ctx);
+      }
+    }
+    return { offset: download.offset, hex: await download.digest() };
+  }
+
+  /** The download loop on this thread (small blobs, or no download workers). */
+  async #downloadHere(
+    repository: string,
+    descriptor: Descriptor,
+    file: FileHandle,
+    tmp: string,
+    options: { onBytes?: (n: number) => void },
+    ctx: Context,
+  ): Promise<{ offset: number; hex: string }> {
+    const rctx = resolveContext(ctx);
+    const { algorithm } = parseDigest(descriptor.digest);
+    let hash = createHash(algorithm);
+    let offset = 0;
+    for (let attempt = 0; ; attempt++) {
+      throwIfAborted(ctx);
+      const headers: Record<string, string> = {};
+      if (offset > 0) headers.Range = `bytes=${offset}-`;
+      let res: HttpResponse | undefined;
+      try {
+        res = await this.#request(
+          {
+            method: 'GET',
+            url: `/v2/${repository}/blobs/${descriptor.digest}`,
+            headers,
+            scopes: [`repository:${repository}:pull`],
+          },
+          ctx,
+        );
+        if (res.status === 200 && offset > 0) {
+          // the registry ignored Range: start over
+          rctx.logger.debug('registry ignored Range; restarting blob download', {
+            digest: descriptor.digest,
+          });
+          await file.truncate(0);
+          offset = 0;
+          hash = createHash(algorithm);
+        } else if (res.status === 206) {
+          const start = /bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''))?.[1];
+          if (Number(start) !== offset) {
+            discard(res);
+            throw new DroverError('REGISTRY_RANGE_MISMATCH', `asked for bytes from ${offset}, got ${start}`, {
+              kind: 'io',
+            });
+          }
+        } else if (res.status !== 200) {
+          throw await this.#error(res, `blob ${repository}@${descriptor.digest}`);
+        }
+        // Network reads and disk writes overlap: chunks pile up (up to 4 MiB, then the socket pauses) while a
+        // write is in flight, and go to disk in one writev. `offset` only counts bytes on disk (and hashed), so a
+        // resume after an interruption starts exactly where the file ends.
+        const expected = descriptor.size;
+        const body = res.body;
+        await new Promise<void>((resolve, reject) => {
+          let pending: Buffer[] = [];
+          let pendingBytes = 0;
+          let writing = false;
+          let ended = false;
+          let failure: Error | undefined;
+          const fail = (error: Error): void => {
+            if (failure) return;
+            failure = error;
+            body.destroy();
+            if (!writing) reject(error); // else once the write in flight settled
+          };
+          const flush = (): void => {
+            if (writing || failure) return;
+            if (pendingBytes === 0) {
+              if (ended) resolve();
+              return;
+            }
+            const chunks = pending;
+            const length = pendingBytes;
+            pending = [];
+            pendingBytes = 0;
+            if (offset + length > expected) {
+              fail(sizeMismatch(`blob ${descriptor.digest}`, expected, offset + length));
+              return;
+            }
+            writing = true;
+            file.writev(chunks, offset).then(
+              ({ bytesWritten }) => {
+                writing = false;
+                if (bytesWritten === length) {
+                  for (const c of chunks) hash.update(c);
+                  offset += length;
+                  options.onBytes?.(length);
+                } else
+                  failure ??= toDroverError(new Error(`short write (${bytesWritten} of ${length})`), tmp);
+                if (failure) {
+                  reject(failure);
+                  return;
+                }
+                if (body.isPaused()) body.resume();
+                flush();
+              },
+              (error: Error) => {
+                writing = false;
+                failure ??= error;
+                reject(failure);
+              },
+            );
+          };
+          body.on('data', (chunk: Buffer) => {
+            pending.push(chunk);
+            pendingBytes += chunk.length;
+            if (!writing) flush();
+            else if (pendingBytes >= MAX_PENDING_WRITE) body.pause();
+          });
+          body.on('end', () => {
+            ended = true;
+            flush();
+          });
+          body.on('error', fail);
+          body.on('close', () => {
+            if (!ended) fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+          });
+        });
+        if (offset < descriptor.size) {
+          // the response ended cleanly but short: the blob is smaller than its descriptor says
+          throw sizeMismatch(`blob ${descriptor.digest}`, descriptor.size, offset);
+        }
+        return { offset, hex: hash.digest('hex') };
+      } catch (error) {
+        res?.body.destroy();
+        throwIfAborted(ctx);
+        if (!isTransient(error) || attempt >= this.#retry.retries) throw error;
+        rctx.logger.debug('blob download interrupted; resuming', {
+          digest: descriptor.digest,
+          offset,
+          attempt,
+        });
+        await this.#sleep(this.#backoff(attempt), ctx);
+      }
     }
   }
 
@@ -689,8 +764,13 @@ export class RegistryClient {
     while (offset < descriptor.size) {
       throwIfAborted(ctx);
       const length = Math.min(chunkSize, descriptor.size - offset);
-      const reader = new ByteReader(options.open(offset));
-      const chunk = await reader.read(length);
+      const source = options.open(offset);
+      let chunk: Buffer | undefined;
+      try {
+        chunk = await new ByteReader(source).read(length);
+      } finally {
+        source.destroy(); // only this chunk was needed: release the file (and whatever reads it)
+      }
       if (!chunk || chunk.length !== length)
         throw sizeMismatch(`blob ${descriptor.digest}`, descriptor.size, offset);
       try {
@@ -1000,8 +1080,15 @@ export class RegistryClient {
     return this.#options.userAgent ?? 'drover-oci';
   }
 
-  /** Send with auth, retries (transient statuses and network errors) and redirects. */
-  async #request(options: RequestOptions, ctx: Context): Promise<HttpResponse> {
+  /**
+   * Send with auth, retries (transient statuses and network errors) and redirects, through `transport` (default:
+   * this thread's keep-alive agents).
+   */
+  async #request<R extends HttpResponse = HttpResponse>(
+    options: RequestOptions,
+    ctx: Context,
+    transport?: (request: HttpRequest) => Promise<R>,
+  ): Promise<R> {
     const rctx: ResolvedContext = resolveContext(ctx);
     let url = typeof options.url === 'string' ? new URL(options.url, this.#base) : options.url;
     let authRetried = false;
@@ -1009,24 +1096,22 @@ export class RegistryClient {
     for (let attempt = 0; ; ) {
       throwIfAborted(ctx);
       const headers: Record<string, string> = { 'User-Agent': this.#userAgent(), ...options.headers };
-      const sameOrigin = url.host === this.#base.host;
+      const sameOrigin = url.origin === this.#base.origin; // scheme too: never credentials over plain HTTP
       if (sameOrigin) {
         const auth = await this.#authorization(options.scopes, ctx);
         if (auth) headers.Authorization = auth;
       }
-      let res: HttpResponse;
+      let res: R;
       try {
-        res = await send(
-          {
-            method: options.method,
-            url,
-            headers,
-            ...(options.body ? { body: options.body } : {}),
-            timeoutMs: this.#timeoutMs,
-            ...sig(ctx),
-          },
-          this.#agents,
-        );
+        const request: HttpRequest = {
+          method: options.method,
+          url,
+          headers,
+          ...(options.body ? { body: options.body } : {}),
+          timeoutMs: this.#timeoutMs,
+          ...sig(ctx),
+        };
+        res = transport ? await transport(request) : ((await send(request, this.#agents)) as R);
       } catch (error) {
         throwIfAborted(ctx);
         const wrapped = isDroverCode(error, 'REGISTRY_TIMEOUT')

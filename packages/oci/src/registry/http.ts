@@ -1,13 +1,14 @@
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
+import tls from 'node:tls';
 import { DroverError } from '@drover/core';
 
 /** A response with its body still to be read (or drained). */
 export interface HttpResponse {
   status: number;
   headers: IncomingHttpHeaders;
-  body: IncomingMessage;
+  body: Readable;
   url: URL;
 }
 
@@ -28,11 +29,15 @@ export interface Agents {
   https: https.Agent;
 }
 
-/** Keep-alive agents for one client. */
-export function createAgents(): Agents {
+/** Keep-alive agents for one client; `ca`: PEM certificates to trust besides Node's bundled CAs. */
+export function createAgents(ca?: string[]): Agents {
   return {
     http: new http.Agent({ keepAlive: true, maxSockets: 16 }),
-    https: new https.Agent({ keepAlive: true, maxSockets: 16 }),
+    https: new https.Agent({
+      keepAlive: true,
+      maxSockets: 16,
+      ...(ca?.length ? { ca: [...tls.rootCertificates, ...ca] } : {}),
+    }),
   };
 }
 
