@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Readable, Transform } from 'node:stream';
+import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   type Context,
@@ -13,7 +13,7 @@ import {
   throwIfAborted,
   toDroverError,
 } from '@drover/core';
-import { digestMismatch, sizeMismatch, VerifyingStream, verifyBytes } from './verify.js';
+import { digestMismatch, openVerifiedFile, sizeMismatch, verifyBytes } from './verify.js';
 
 /** Options for reading a blob. */
 export interface OpenBlobOptions {
@@ -67,28 +67,41 @@ export class BlobStore {
     return (await this.size(digest)) !== undefined;
   }
 
-  /** Stream a blob, verifying its digest (and size) as it is read; a mismatch errors the stream at its end. */
+  /**
+   * Stream a blob, verifying its digest (and size) as it is read, on a hashing worker; a mismatch errors the
+   * stream at its end. With `start`/`end`, a byte range is read unverified.
+   */
   open(digest: DigestString, options: OpenBlobOptions = {}): Readable {
     const path = this.path(digest);
-    const ranged = options.start !== undefined || options.end !== undefined;
+    const notFound = (): DroverError =>
+      new DroverError('BLOB_NOT_FOUND', `blob ${digest} is not in ${this.root}`, {
+        kind: 'not-found',
+        hint: 'The image layout is incomplete; pull or copy the image again.',
+        details: { digest },
+      });
+    if (options.start === undefined && options.end === undefined) {
+      return openVerifiedFile(path, digest, {
+        ...(options.size === undefined ? {} : { size: options.size }),
+        what: `blob ${digest}`,
+        notFound,
+      });
+    }
     const file = createReadStream(path, {
       highWaterMark: 1 << 20,
       ...(options.start === undefined ? {} : { start: options.start }),
       ...(options.end === undefined ? {} : { end: options.end }),
     });
-    const out = ranged ? file : file.pipe(new VerifyingStream(digest, options.size, `blob ${digest}`));
+    // a stream of its own, so that a missing blob or a read error reaches the consumer as a DroverError
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
     file.on('error', (error) => {
       out.destroy(
         (error as NodeJS.ErrnoException).code === 'ENOENT'
-          ? new DroverError('BLOB_NOT_FOUND', `blob ${digest} is not in ${this.root}`, {
-              kind: 'not-found',
-              hint: 'The image layout is incomplete; pull or copy the image again.',
-              details: { digest },
-            })
+          ? notFound()
           : toDroverError(error, `reading blob ${digest}`),
       );
     });
-    return out;
+    out.on('close', () => file.destroy());
+    return file.pipe(out);
   }
 
   /** Read a small blob (manifest, config) into memory, verified. */

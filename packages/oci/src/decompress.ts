@@ -141,3 +141,93 @@ function wrapDecompressError(error: Error, kind: Compression): Error {
   }
   return error;
 }
+
+/**
+ * Wait for the first `want` bytes of `source` and put them back. When the input ends sooner, `ended` is true and
+ * `head` is all of it (a stream cannot take bytes back after its end).
+ */
+function peek(source: Readable, want: number): Promise<{ head: Buffer; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let got = 0;
+    const cleanup = (): void => {
+      source.off('readable', onReadable);
+      source.off('end', onEnd);
+      source.off('error', onError);
+    };
+    const finish = (ended: boolean): void => {
+      cleanup();
+      const head = Buffer.concat(parts);
+      if (!ended && head.length) source.unshift(head);
+      resolve({ head, ended });
+    };
+    const onEnd = (): void => finish(true);
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const onReadable = (): void => {
+      for (
+        let chunk = source.read() as Buffer | null;
+        chunk !== null;
+        chunk = source.read() as Buffer | null
+      ) {
+        parts.push(chunk);
+        got += chunk.length;
+        if (got >= want) {
+          finish(false);
+          return;
+        }
+      }
+    };
+    source.on('readable', onReadable);
+    source.once('end', onEnd);
+    source.once('error', onError);
+  });
+}
+
+/**
+ * The decompressed bytes of `source` as chunks (gzip, zstd or none, sniffed from the first bytes like
+ * {@link decompress}), with no stream stages beyond the decompressor itself. `onInput` counts the compressed
+ * bytes as they are read (for progress).
+ */
+export function decompressChunks(
+  source: Readable,
+  onInput?: (bytes: number) => void,
+): AsyncIterableIterator<Buffer> {
+  const chunks = decompressing(source, onInput);
+  return {
+    next: () => chunks.next(),
+    // also when iteration never started (a generator's `finally` would not run then): release the source
+    return: async (value?: unknown) => {
+      source.destroy();
+      return chunks.return(value);
+    },
+    throw: (error?: unknown) => chunks.throw(error),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+async function* decompressing(source: Readable, onInput?: (bytes: number) => void): AsyncGenerator<Buffer> {
+  const { head, ended } = await peek(source, 4);
+  const kind = sniffCompression(head);
+  if (ended) source = Readable.from(head.length ? [head] : []); // all there is: nothing to put back
+  if (onInput) source.on('data', (chunk: Buffer) => onInput(chunk.length));
+  const stage =
+    kind === 'gzip'
+      ? createGunzip({ chunkSize: 256 << 10 })
+      : kind === 'zstd'
+        ? new ZstdDecompressStream()
+        : undefined;
+  const tail = stage ? pipeline(source, stage, () => {}) : source;
+  try {
+    for await (const chunk of tail) yield chunk as Buffer;
+  } catch (error) {
+    throw wrapDecompressError(error as Error, kind);
+  } finally {
+    tail.destroy();
+    source.destroy();
+  }
+}

@@ -1,4 +1,3 @@
-import { pipeline, Transform } from 'node:stream';
 import {
   type Context,
   DroverError,
@@ -7,8 +6,8 @@ import {
   startProgress,
   throwIfAborted,
 } from '@drover/core';
-import { decompress } from './decompress.js';
-import { WorkerHasher } from './hash-worker.js';
+import { decompressChunks } from './decompress.js';
+import { type HashSession, WorkerHasher } from './hash-worker.js';
 import { type ReadTarOptions, readTar, type TarHeader } from './tar.js';
 import { type LayerSource, RootfsTree, type TreeInode, type TreeNode } from './tree.js';
 import { digestMismatch } from './verify.js';
@@ -142,21 +141,11 @@ async function readLayer(
   ctx: Context,
 ): Promise<TarHeader[]> {
   const compressed = layer.open();
-  const counted = pipeline(
-    compressed,
-    new Transform({
-      highWaterMark: 4 << 20,
-      transform(chunk: Buffer, _enc, cb) {
-        advance(chunk.length);
-        cb(null, chunk);
-      },
-    }),
-    () => {},
-  );
-  const decompressed = decompress(counted);
+  const decompressed = decompressChunks(compressed, advance);
   // the diff id is hashed on a worker thread, in parallel with tar parsing and the blob digest check
-  const diffTap = hasher && layer.diffId ? hasher.tap(parseDigest(layer.diffId).algorithm) : undefined;
-  const uncompressed = diffTap ? pipeline(decompressed, diffTap.stream, () => {}) : decompressed;
+  const diffSession =
+    hasher && layer.diffId ? hasher.session(parseDigest(layer.diffId).algorithm) : undefined;
+  const uncompressed = diffSession ? hashedChunks(decompressed, diffSession) : decompressed;
   const tarOptions: ReadTarOptions = { maxMetadataSize: limits.maxMetadataSize };
   const headers: TarHeader[] = [];
   try {
@@ -186,11 +175,11 @@ async function readLayer(
     }
   } catch (error) {
     compressed.destroy();
-    uncompressed.destroy();
+    await diffSession?.cancel();
     throw error;
   }
-  if (diffTap && layer.diffId) {
-    const actual = `${parseDigest(layer.diffId).algorithm}:${await diffTap.digest()}`;
+  if (diffSession && layer.diffId) {
+    const actual = `${parseDigest(layer.diffId).algorithm}:${await diffSession.digest()}`;
     if (actual !== layer.diffId) throw digestMismatch(`layer ${index} diff id`, layer.diffId, actual);
   }
   return headers;
@@ -552,5 +541,13 @@ class LayerApplier {
     inode.gid = entry.gid;
     inode.mtime = entry.mtime;
     inode.xattrs = entry.xattrs;
+  }
+}
+
+/** Pass chunks through while a worker hashes a copy of each. */
+async function* hashedChunks(source: AsyncIterable<Buffer>, session: HashSession): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    await session.update(new Uint8Array(chunk)); // a copy: the chunk itself goes on to the tar reader
+    yield chunk;
   }
 }

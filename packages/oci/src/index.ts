@@ -1,7 +1,13 @@
 export type { OpenBlobOptions, PutBlobResult } from './blob-store.js';
 export { BlobStore } from './blob-store.js';
 export type { Compression } from './decompress.js';
-export { compressionOf, decompress, sniffCompression, ZstdDecompressStream } from './decompress.js';
+export {
+  compressionOf,
+  decompress,
+  decompressChunks,
+  sniffCompression,
+  ZstdDecompressStream,
+} from './decompress.js';
 export type { FlattenLimits, FlattenOptions } from './flatten.js';
 export { DEFAULT_FLATTEN_LIMITS, flattenLayers } from './flatten.js';
 export type { FlattenedImage, FlattenImageOptions } from './image.js';
@@ -82,6 +88,7 @@ export type {
   WalkEntry,
 } from './tree.js';
 export { RootfsTree } from './tree.js';
-export { VerifyingStream } from './verify.js';
+export type { OpenVerifiedFileOptions } from './verify.js';
+export { openVerifiedFile, VerifyingStream } from './verify.js';
 export type { LayerInput, WriteImageOptions, WrittenLayer } from './write-image.js';
 export { writeImage, writeLayer } from './write-image.js';

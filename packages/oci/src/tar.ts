@@ -133,6 +133,12 @@ export class ByteReader {
     }
   }
 
+  /** Stop reading: closes the input (its file, its decompressor) without consuming the rest. */
+  async close(): Promise<void> {
+    this.#done = true;
+    await this.#it.return?.();
+  }
+
   /** Consume the rest of the input (so that digest checks upstream run to the end). */
   async drain(): Promise<void> {
     while (await this.#fill()) {

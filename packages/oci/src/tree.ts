@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { type Context, type DigestString, DroverError, throwIfAborted } from '@drover/core';
-import { type Compression, decompress } from './decompress.js';
+import { type Compression, decompressChunks } from './decompress.js';
 import type { Descriptor } from './media-types.js';
 import { ByteReader, type Timespec } from './tar.js';
 
@@ -242,11 +242,16 @@ export class RootfsTree {
     if (layer.openRange && layer.compression === 'none') {
       return layer.openRange(content.offset, content.offset + content.size - 1);
     }
-    const reader = new ByteReader(decompress(layer.open()));
     return Readable.from(
       (async function* () {
-        await reader.skip(content.offset);
-        yield* reader.take(content.size);
+        // opened only once the stream is read, so a stream dropped unread holds no file
+        const reader = new ByteReader(decompressChunks(layer.open()));
+        try {
+          await reader.skip(content.offset);
+          yield* reader.take(content.size);
+        } finally {
+          await reader.close(); // the rest of the layer is not needed: close its file now
+        }
       })(),
     );
   }
@@ -281,17 +286,21 @@ export class RootfsTree {
       throwIfAborted(ctx);
       inodes.sort((a, b) => (a.content as LayerContent).offset - (b.content as LayerContent).offset);
       const reader = new ByteReader(
-        decompress(this.layerOf({ kind: 'layer', layer: index, offset: 0, size: 0 }).open()),
+        decompressChunks(this.layerOf({ kind: 'layer', layer: index, offset: 0, size: 0 }).open()),
       );
-      for (const inode of inodes) {
-        const content = inode.content as LayerContent;
-        await reader.skip(content.offset - reader.position);
-        const start = reader.position;
-        await visit(inode, reader.take(content.size));
-        const left = start + content.size - reader.position;
-        if (left > 0) await reader.skip(left);
+      try {
+        for (const inode of inodes) {
+          const content = inode.content as LayerContent;
+          await reader.skip(content.offset - reader.position);
+          const start = reader.position;
+          await visit(inode, reader.take(content.size));
+          const left = start + content.size - reader.position;
+          if (left > 0) await reader.skip(left);
+        }
+        await reader.drain(); // completes the digest check of the layer blob
+      } finally {
+        await reader.close(); // after a failure: release the layer's file and hashing session
       }
-      await reader.drain(); // completes the digest check of the layer blob
     }
     for (const inode of inline) {
       throwIfAborted(ctx);

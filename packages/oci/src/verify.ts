@@ -1,6 +1,14 @@
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
-import { type DigestString, DroverError, parseDigest } from '@drover/core';
+import { type BigIntStats, close as fsClose, open as fsOpen, read as fsRead, fstat } from 'node:fs';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import {
+  type DigestString,
+  DroverError,
+  type HashSession,
+  parseDigest,
+  sharedWorkerHasher,
+  toDroverError,
+} from '@drover/core';
 
 /** Error for content whose digest or size differs from its descriptor. */
 export function digestMismatch(what: string, expected: string, actual: string): DroverError {
@@ -72,4 +80,149 @@ export function verifyBytes(
   const { algorithm } = parseDigest(expected);
   const actual = `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
   if (actual !== expected) throw digestMismatch(what, expected, actual);
+}
+
+/** Options of {@link openVerifiedFile}. */
+export interface OpenVerifiedFileOptions {
+  /** Expected size in bytes (checked before reading, and against what was read). */
+  size?: number;
+  /** What the file is, for error messages. */
+  what: string;
+  /** The error for a missing file (default: a wrapped ENOENT). */
+  notFound?: () => DroverError;
+}
+
+const READ_CHUNK = 1 << 20;
+
+// Files this process verified completely, by identity: a second read of the same unchanged file (the build's
+// content pass over a layer blob flattened moments earlier) is not hashed again. Any write to a file changes
+// its ctime, which user space cannot set back (the kernel stamps it from a clock of a few milliseconds'
+// granularity, so this is as strong as the ctime tick), so an unchanged identity means unchanged bytes.
+const verified = new Map<string, string>();
+const VERIFIED_MAX = 1024;
+const identity = (s: BigIntStats): string => `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+const WORKER_MIN_BYTES = 1 << 20;
+
+/**
+ * Stream a file whose digest must match `expected`. This thread only reads; a hashing worker reads the same
+ * byte ranges from the page cache right behind it and hashes them, so the reader's consumer (a decompressor, a
+ * tar parser) keeps this thread to itself. The stream errors at its end, before signalling completion, unless
+ * the digest and size match: consumers must treat data as unverified until it ends without error.
+ */
+export function openVerifiedFile(
+  path: string,
+  expected: DigestString,
+  options: OpenVerifiedFileOptions,
+): Readable {
+  const { algorithm } = parseDigest(expected);
+  let fd = -1;
+  let size = 0;
+  let position = 0;
+  let session: HashSession | undefined;
+  // small files (manifests, configs) are hashed right here: not worth a worker round trip
+  let local: Hash | undefined;
+  let id = '';
+  let trusted = false;
+  const changed = (): DroverError =>
+    new DroverError('FILE_CHANGED', `${options.what} changed while it was read`, {
+      kind: 'integrity',
+      hint: 'Something wrote to the file while it was read; make sure nothing else modifies it and retry.',
+    });
+  return new Readable({
+    highWaterMark: 4 << 20,
+    construct(callback) {
+      fsOpen(path, 'r', (error, opened) => {
+        if (error) {
+          callback(
+            error.code === 'ENOENT' && options.notFound
+              ? options.notFound()
+              : toDroverError(error, options.what),
+          );
+          return;
+        }
+        fd = opened;
+        fstat(fd, { bigint: true }, (statError, stats) => {
+          if (statError) {
+            callback(toDroverError(statError, options.what));
+            return;
+          }
+          size = Number(stats.size);
+          id = identity(stats);
+          if (options.size !== undefined && size !== options.size) {
+            callback(sizeMismatch(options.what, options.size, size));
+            return;
+          }
+          if (verified.get(id) === expected) trusted = true;
+          else if (size < WORKER_MIN_BYTES) local = createHash(algorithm);
+          else session = sharedWorkerHasher().session(algorithm);
+          callback();
+        });
+      });
+    },
+    read() {
+      const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(1, size - position)));
+      fsRead(fd, buffer, 0, buffer.length, position, (error, n) => {
+        if (error) {
+          this.destroy(toDroverError(error, options.what));
+          return;
+        }
+        if (n > 0) {
+          if (local) local.update(buffer.subarray(0, n));
+          else session?.updateFromFile(fd, position, n);
+          position += n;
+          this.push(n === buffer.length ? buffer : buffer.subarray(0, n));
+          return;
+        }
+        if (position !== size) {
+          this.destroy(sizeMismatch(options.what, size, position));
+          return;
+        }
+        if (trusted) {
+          // unchanged while it was read, too?
+          fstat(fd, { bigint: true }, (statError, stats) => {
+            if (!statError && identity(stats) === id) this.push(null);
+            else {
+              verified.delete(id);
+              this.destroy(changed());
+            }
+          });
+          return;
+        }
+        (local ? Promise.resolve(local.digest('hex')) : session!.digest()).then(
+          (hex) => {
+            session = undefined;
+            const actual = `${algorithm}:${hex}`;
+            if (actual !== expected) {
+              this.destroy(digestMismatch(options.what, expected, actual));
+              return;
+            }
+            if (local) {
+              this.push(null); // hashed exactly the bytes passed on
+              return;
+            }
+            // The worker hashed its own read of the file: the bytes passed on are the same only if the file did
+            // not change while both were read.
+            fstat(fd, { bigint: true }, (statError, stats) => {
+              if (statError || identity(stats) !== id) {
+                this.destroy(changed());
+                return;
+              }
+              if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+              verified.set(id, expected);
+              this.push(null);
+            });
+          },
+          (hashError: Error) => this.destroy(hashError),
+        );
+      });
+    },
+    destroy(error, callback) {
+      const pending = session;
+      session = undefined;
+      (pending ? pending.cancel() : Promise.resolve()).finally(() => {
+        if (fd < 0) callback(error);
+        else fsClose(fd, () => callback(error));
+      });
+    },
+  });
 }

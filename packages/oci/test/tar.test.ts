@@ -1,10 +1,17 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decompress, readTar, type TarEntry, type TarWriteEntry, writeTar } from '../src/index.js';
+import {
+  decompress,
+  decompressChunks,
+  readTar,
+  type TarEntry,
+  type TarWriteEntry,
+  writeTar,
+} from '../src/index.js';
 import { run, tarBytes, tempDir } from './helpers.js';
 
 async function entries(
@@ -95,6 +102,34 @@ describe('readTar against GNU tar', () => {
     await expect(entries(decompress(Readable.from([corrupt])))).rejects.toMatchObject({
       code: 'OCI_LAYER_DECOMPRESS',
     });
+    // decompressChunks: the same by magic, even when the magic arrives a byte at a time, counting input bytes
+    for (const name of ['l.tar', 'l.tar.zst', 'l.tar.gz']) {
+      const raw = await readFile(join(dir, name));
+      let counted = 0;
+      const oneByteChunks = Readable.from(
+        [...raw].map((b) => Buffer.from([b])),
+        { objectMode: false },
+      );
+      const got = await entries(
+        decompressChunks(oneByteChunks, (n) => {
+          counted += n;
+        }),
+      );
+      expect(got.map((e) => [e.path, e.data])).toEqual([['z.txt', 'zstd content']]);
+      expect(counted).toBe(raw.length);
+    }
+    await expect(entries(decompressChunks(Readable.from([corrupt])))).rejects.toMatchObject({
+      code: 'OCI_LAYER_DECOMPRESS',
+    });
+    expect(await entries(decompressChunks(Readable.from([])))).toEqual([]);
+    // inputs shorter than the magic come through as they are
+    const short: Buffer[] = [];
+    for await (const c of decompressChunks(Readable.from([Buffer.from('ab')]))) short.push(c);
+    expect(Buffer.concat(short).toString()).toBe('ab');
+    // returned before it was read: the source is released anyway
+    const unread = Readable.from([Buffer.from('data')]);
+    await decompressChunks(unread).return?.(undefined);
+    expect(unread.destroyed).toBe(true);
   });
 });
 
