@@ -55,10 +55,19 @@ export type {
   PartitionSource,
   ReadDiskOptions,
   ReadGptPrioOptions,
+  StartDiskDigestOptions,
   WriteDiskOptions,
   WriteGptPrioOptions,
 } from './gpt/disk.js';
-export { diskLayoutOf, readDisk, readGptPrio, writeDisk, writeGptPrio } from './gpt/disk.js';
+export {
+  DiskDigest,
+  diskLayoutOf,
+  readDisk,
+  readGptPrio,
+  startDiskDigest,
+  writeDisk,
+  writeGptPrio,
+} from './gpt/disk.js';
 export { decodeGptGuid, encodeGptGuid, isGuid } from './gpt/guid.js';
 export type {
   AbLayoutOptions,

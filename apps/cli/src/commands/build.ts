@@ -135,7 +135,9 @@ export default class Build extends DroverCommand {
     );
     for (const s of b.steps) {
       this.log(
-        `  ${s.name.padEnd(11)} ${s.cached ? 'cached' : 'built '} ${formatMs(s.durationMs).padStart(9)}`,
+        `  ${s.name.padEnd(11)} ${s.cached ? 'cached' : 'built '} ${formatMs(s.durationMs).padStart(9)}${
+          !s.cached && s.cpuMs !== undefined && s.cpuMs >= 10 ? `  (cpu ${formatMs(s.cpuMs)})` : ''
+        }`,
       );
     }
     const width = Math.max(...r.artifacts.map((a) => a.path.length), 4);

@@ -40,7 +40,7 @@ import {
   serializeLockfile,
 } from '@drover/recipe';
 import { formatVerity, renderDpsSignature, signRootHash, verityKernelArgument } from '@drover/verity';
-import { writeDisk } from '../gpt/disk.js';
+import { type DiskDigest, startDiskDigest, writeDisk } from '../gpt/disk.js';
 import {
   abLabels,
   abLayout,
@@ -272,6 +272,7 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
   ): Promise<T> => {
     throwIfAborted(ctx);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const progress = startProgress(ctx, {
       task: `build:${id}:${name}`,
       label: `${id}: ${name}`,
@@ -282,10 +283,12 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
       const { value, cached } = await fn();
       progress.update(1);
       progress.done(true);
+      const cpu = process.cpuUsage(cpu0);
       steps.set(name, {
         name,
         cached,
         durationMs: round(performance.now() - t0),
+        cpuMs: round((cpu.user + cpu.system) / 1000),
         ...(key === undefined ? {} : { key }),
       });
       return value;
@@ -303,6 +306,9 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
   const cache = options.noCache
     ? new StepCache(join(staging, '.cache'), { readable: false })
     : new StepCache(resolve(options.cacheDir ?? defaultCacheDir(env)));
+  // steps running alongside others; always settled before this function returns or throws
+  const background: Promise<unknown>[] = [];
+  const disposeLater: Array<() => Promise<void>> = [];
 
   try {
     // ---- base: what pins it, and (lazily) the tree ----
@@ -409,6 +415,26 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
       if (!steps.has(name)) steps.set(name, { name, cached: true, durationMs: 0 });
     }
 
+    // ---- early disk digest ----
+    // An A/B disk with a fixed hash partition size has its table and bank A's root known now: its whole-disk
+    // digest starts on a worker of its own while the SBOM and the hash tree are made, and the disk step
+    // continues it (only for a filesystem built just now: a cached one means a cached disk, most likely).
+    let earlyDisk: DiskDigest | undefined;
+    if (
+      recipe.disk.layout === 'ab' &&
+      steps.get('filesystem')?.cached === false &&
+      (!recipe.verity.enabled || recipe.disk.partitions.hash !== undefined)
+    ) {
+      const { layout, contents } = diskLayoutFor(recipe, fsEntry, undefined, undefined);
+      earlyDisk = await startDiskDigest({
+        layout,
+        contents,
+        ...(recipe.verity.enabled ? { until: [abLabels().hash.a] } : {}),
+      });
+      const started = earlyDisk;
+      disposeLater.push(() => started.dispose());
+    }
+
     // ---- SBOM ----
     const created = rfc3339(sourceDateEpoch);
     const builderVersion = options.builderVersion ?? DROVER_BUILDER_VERSION;
@@ -422,7 +448,9 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
       namespaceSeed: fsMeta.digest,
     };
     const sbomKey = stepKey('sbom', STEP_VERSIONS.sbom, sbomInputs);
-    const sbomEntry = await step('sbom', sbomKey, async () => {
+    // The SBOM runs on this thread while verity and the disk digest keep the workers busy; awaited before the
+    // outputs (and, when a later step fails, before the failure is reported, so nothing runs on behind it).
+    const sbomStep = step('sbom', sbomKey, async () => {
       const hit = await cache.get<FileMeta>('sbom', sbomKey);
       if (hit) return { value: hit, cached: true };
       const entry = await cache.put<FileMeta>(
@@ -450,6 +478,8 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
       );
       return { value: entry, cached: false };
     });
+
+    background.push(sbomStep.catch(() => {})); // awaited below (or in the finally)
 
     // ---- verity ----
     const v = recipe.verity;
@@ -551,21 +581,32 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
     // ---- disk ----
     let diskEntry: CacheEntry<DiskMeta> | undefined;
     if (recipe.disk.layout !== 'none') {
-      const { layout, contents, contentDigests } = diskLayoutFor(recipe, fsEntry, verityEntry, signEntry);
+      const { layout, contents, contentDigests, knownDigests } = diskLayoutFor(
+        recipe,
+        fsEntry,
+        verityEntry,
+        signEntry,
+      );
       const diskKey = stepKey('disk', STEP_VERSIONS.disk, { layout, contents: contentDigests });
       diskEntry = await step('disk', diskKey, async () => {
         const hit = await cache.get<DiskMeta>('disk', diskKey);
-        if (hit) return { value: hit, cached: true };
+        if (hit) {
+          await earlyDisk?.dispose(); // not needed after all: stop it now, not at the end of the build
+          return { value: hit, cached: true };
+        }
         const entry = await cache.put<DiskMeta>(
           'disk',
           diskKey,
           async (dir) => {
             const output = join(dir, 'disk.img');
-            const result = await writeDisk({ output, layout, contents }, ctx);
-            const { digest, size } = await digestFile(output, { progress: false }, ctx);
+            // the disk digest is computed while writing; the partition contents' digests are the cached ones
+            const result = await writeDisk(
+              { output, layout, contents, digest: earlyDisk ?? true, knownDigests },
+              ctx,
+            );
             return {
-              digest,
-              size,
+              digest: result.digest!,
+              size: result.size,
               partitions: result.partitions.map((p) => {
                 const out: PartitionRecord = {
                   number: p.number,
@@ -637,6 +678,7 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
       const given = outputs.find((o) => o.type === type)?.path;
       return given === undefined ? fallback : safeOutputName(given);
     };
+    const sbomEntry = await sbomStep;
     await step('outputs', undefined, async () => {
       const place = async (
         name: string,
@@ -777,6 +819,8 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
       durationMs: round(performance.now() - started),
     };
   } finally {
+    await Promise.allSettled(background);
+    await Promise.allSettled(disposeLater.map((dispose) => dispose()));
     await rm(staging, { recursive: true, force: true });
   }
 }
@@ -917,7 +961,12 @@ function diskLayoutFor(
   fsEntry: CacheEntry<FilesystemMeta>,
   verityEntry: CacheEntry<VerityMeta> | undefined,
   signEntry: CacheEntry<FileMeta & { dps: FileMeta }> | undefined,
-): { layout: DiskLayout; contents: Record<string, string>; contentDigests: Record<string, string> } {
+): {
+  layout: DiskLayout;
+  contents: Record<string, string>;
+  contentDigests: Record<string, string>;
+  knownDigests: Record<string, { digest: DigestString; size: number }>;
+} {
   const disk = recipe.disk;
   const parts = disk.partitions;
   const rootSize = parts.root ?? alignUp(fsEntry.meta.size, MIB);
@@ -928,9 +977,11 @@ function diskLayoutFor(
   }
   const contents: Record<string, string> = {};
   const contentDigests: Record<string, string> = {};
-  const put = (label: string, path: string, digest: string): void => {
+  const knownDigests: Record<string, { digest: DigestString; size: number }> = {};
+  const put = (label: string, path: string, meta: { digest: DigestString; size: number }): void => {
     contents[label] = path;
-    contentDigests[label] = digest;
+    contentDigests[label] = meta.digest;
+    knownDigests[label] = { digest: meta.digest, size: meta.size };
   };
   let layout: DiskLayout;
   if (disk.layout === 'ab') {
@@ -975,8 +1026,8 @@ function diskLayoutFor(
       // Left empty (all zero, no filesystem): first boot formats it; bit 59 says "grow/format me" explicitly.
       layout.partitions[dataIndex]!.attributes = GPT_ATTR_GROWFS;
     }
-    put(labels.root.a, join(fsEntry.dir, 'root.img'), fsEntry.meta.digest);
-    if (verityEntry) put(labels.hash.a, join(verityEntry.dir, 'root.verity'), verityEntry.meta.digest);
+    put(labels.root.a, join(fsEntry.dir, 'root.img'), fsEntry.meta);
+    if (verityEntry) put(labels.hash.a, join(verityEntry.dir, 'root.verity'), verityEntry.meta);
   } else {
     if (!verityEntry) {
       throw new DroverError(
@@ -1000,10 +1051,10 @@ function diskLayoutFor(
     });
     const base = 'root';
     const version = recipe.metadata.version;
-    put(`${base}_${version}`, join(fsEntry.dir, 'root.img'), fsEntry.meta.digest);
-    put(`${base}-verity_${version}`, join(verityEntry.dir, 'root.verity'), verityEntry.meta.digest);
+    put(`${base}_${version}`, join(fsEntry.dir, 'root.img'), fsEntry.meta);
+    put(`${base}-verity_${version}`, join(verityEntry.dir, 'root.verity'), verityEntry.meta);
     if (signEntry)
-      put(`${base}-verity-sig_${version}`, join(signEntry.dir, 'root.verity-sig'), signEntry.meta.dps.digest);
+      put(`${base}-verity-sig_${version}`, join(signEntry.dir, 'root.verity-sig'), signEntry.meta.dps);
     if (disk.data && disk.data.size !== 'rest') {
       layout.partitions.push({
         label: disk.data.label,
@@ -1013,7 +1064,7 @@ function diskLayoutFor(
       });
     }
   }
-  return { layout, contents, contentDigests };
+  return { layout, contents, contentDigests, knownDigests };
 }
 
 /** An output path from the recipe: relative, inside the output directory. */

@@ -40,6 +40,8 @@ export interface BuildStep {
   /** The step's result came from the cache (for `base`, `layers`, `normalize`: they were not needed at all). */
   cached: boolean;
   durationMs: number;
+  /** CPU time of the whole process (every thread, so it can exceed `durationMs`) while the step ran. */
+  cpuMs?: number;
   /** Cache key (hex SHA-256 of the step's inputs and version), for cacheable steps. */
   key?: string;
 }

@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { type BigIntStats, createReadStream } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import {
   type Context,
   type DigestString,
   DroverError,
+  type HashSession,
   type PartitionRecord,
+  sharedWorkerHasher,
   startProgress,
   throwIfAborted,
   toDroverError,
+  WorkerHasher,
   writeAtomically,
 } from '@drover/core';
 import { crc32 } from '../crc.js';
@@ -34,11 +37,24 @@ export interface WriteDiskOptions {
   layout: DiskLayout;
   /** Content per partition label; partitions without content stay zero (holes in the file). */
   contents?: Record<string, PartitionSource>;
+  /**
+   * Also compute the SHA-256 of the whole disk file while writing it (zeros included, on a worker thread, with
+   * no read-back): `DiskResult.digest`. A {@link DiskDigest} from {@link startDiskDigest} is continued (or, if
+   * the layout or contents differ from what it started with, dropped and started over). Default false.
+   */
+  digest?: boolean | DiskDigest;
+  /**
+   * Content digests the caller already knows (per label, e.g. from its own build cache), so that content is
+   * not hashed a second time; they are trusted and copied into the result as they are.
+   */
+  knownDigests?: Record<string, { digest: DigestString; size: number }>;
 }
 
 /** What {@link writeDisk} wrote; `partitions` fill `ImageRecord.partitions`. */
 export interface DiskResult extends DiskPlan {
   path: string;
+  /** SHA-256 of the whole disk file, when `digest` was asked for. */
+  digest?: DigestString;
   /** Each partition with content carries the SHA-256 of the content written (not of the zero padding). */
   partitions: (PartitionRecord & { attributes: string; contentSize?: number })[];
 }
@@ -58,6 +74,163 @@ async function openSource(source: PartitionSource): Promise<ChunkSource> {
   if (typeof source === 'string') return createReadStream(source, { highWaterMark: CHUNK });
   if (source instanceof Uint8Array) return [source];
   return source();
+}
+
+/**
+ * The whole-disk SHA-256 of a planned disk, fed in offset order: the tables, each partition's content (read by
+ * the hashing worker from the source file itself) and the gaps as runs of zeros, never read back from a file.
+ */
+export class DiskDigest {
+  readonly plan: DiskPlan;
+  readonly #key: string;
+  readonly #gpt: ReturnType<typeof encodeGpt>;
+  readonly #own: WorkerHasher | undefined;
+  readonly #session: HashSession;
+  readonly #fed = new Map<string, string | undefined>();
+  /** Identity (dev, inode, size, mtime, ctime) of each file hashed, to notice a file changed since. */
+  readonly #identities = new Map<string, string>();
+  readonly #handles: FileHandle[] = [];
+  #hashedTo = 0;
+  #done = false;
+
+  /** `worker`: a hasher of its own (closed by {@link dispose}); default: the shared pool. */
+  constructor(plan: DiskPlan, worker?: WorkerHasher) {
+    this.plan = plan;
+    this.#key = JSON.stringify(plan);
+    this.#gpt = encodeGpt(tableOfPlan(plan));
+    this.#own = worker;
+    this.#session = (worker ?? sharedWorkerHasher()).session('sha256');
+  }
+
+  /** Bytes hashed so far (the offset the next bytes start at). */
+  get hashedTo(): number {
+    return this.#hashedTo;
+  }
+
+  /** True when `label`'s content was hashed already (from `source`, when one is given). */
+  fed(label: string, source?: PartitionSource): boolean {
+    return this.#fed.has(label) && (source === undefined || this.#fed.get(label) === source);
+  }
+
+  /**
+   * Whether this digest can continue for `plan` with these contents: the same table, the same files (unchanged
+   * since they were hashed), and nothing hashed yet where the contents put something else.
+   */
+  async fits(plan: DiskPlan, contents: Record<string, PartitionSource>): Promise<boolean> {
+    if (this.#done || JSON.stringify(plan) !== this.#key) return false;
+    for (const label of this.#fed.keys()) if (contents[label] !== this.#fed.get(label)) return false;
+    for (const [label, identity] of this.#identities) {
+      const now = await stat(contents[label] as string, { bigint: true }).catch(() => undefined);
+      if (!now || fileIdentity(now) !== identity) return false;
+    }
+    return plan.partitions.every(
+      (p) => contents[p.label] === undefined || this.#fed.has(p.label) || p.offset >= this.#hashedTo,
+    );
+  }
+
+  /** Hash the protective MBR and the primary table. */
+  async tables(): Promise<void> {
+    await this.#session.update(Uint8Array.from(this.#gpt.mbr));
+    this.#hashedTo = this.#gpt.mbr.length;
+    this.zerosTo(SECTOR);
+    await this.#session.update(Uint8Array.from(this.#gpt.primary));
+    this.#hashedTo = SECTOR + this.#gpt.primary.length;
+  }
+
+  /** Hash zeros up to `offset`. */
+  zerosTo(offset: number): void {
+    this.#session.updateZeros(offset - this.#hashedTo);
+    this.#hashedTo = Math.max(this.#hashedTo, offset);
+  }
+
+  /** Hash a partition's content from the open file `handle` (kept open until the digest is done). */
+  fromFile(
+    label: string,
+    source: string,
+    handle: FileHandle,
+    size: number,
+    own = false,
+    identity?: string,
+  ): void {
+    const part = this.plan.partitions.find((p) => p.label === label)!;
+    if (identity !== undefined) this.#identities.set(label, identity);
+    this.zerosTo(part.offset);
+    this.#session.updateFromFile(handle.fd, 0, size);
+    this.#hashedTo += size;
+    this.#fed.set(label, source);
+    if (own) this.#handles.push(handle);
+  }
+
+  /** Hash the next bytes of a partition's content (copied). */
+  async bytes(chunk: Uint8Array): Promise<void> {
+    await this.#session.update(Uint8Array.from(chunk));
+    this.#hashedTo += chunk.length;
+  }
+
+  /** Mark `label` as fed (its bytes went through {@link bytes}). */
+  markFed(label: string): void {
+    this.#fed.set(label, undefined);
+  }
+
+  /** Hash the backup table and the zeros around it; the digest of the whole disk. */
+  async finish(): Promise<DigestString> {
+    this.zerosTo(this.#gpt.backupOffset);
+    await this.#session.update(Uint8Array.from(this.#gpt.backup));
+    this.#hashedTo = this.#gpt.backupOffset + this.#gpt.backup.length;
+    this.zerosTo(this.plan.size);
+    this.#done = true;
+    return `sha256:${await this.#session.digest()}`;
+  }
+
+  /** Stop (if not finished) and release the files and the worker of its own. */
+  async dispose(): Promise<void> {
+    if (this.#own)
+      await this.#own.close(); // a worker of its own just stops, even mid-file
+    else if (!this.#done) await this.#session.cancel();
+    this.#done = true;
+    await Promise.all(this.#handles.splice(0).map((h) => h.close()));
+  }
+}
+
+export interface StartDiskDigestOptions {
+  layout: DiskLayout;
+  /** The partition contents that exist already (file paths). */
+  contents: Record<string, string>;
+  /** Stop before the first of these partitions: their content comes later, to `writeDisk`. */
+  until?: string[];
+}
+
+/**
+ * Start the whole-disk digest of a disk before all of its content exists (e.g. while the hash tree is still
+ * being computed), on a worker of its own. Pass the result to `writeDisk` as `digest`: it continues from
+ * where this got to when the layout and contents match, and starts over otherwise.
+ */
+export async function startDiskDigest(options: StartDiskDigestOptions): Promise<DiskDigest> {
+  const plan = planDisk(options.layout);
+  const digest = new DiskDigest(plan, new WorkerHasher());
+  try {
+    await digest.tables();
+    const until = new Set(options.until ?? []);
+    for (const part of [...plan.partitions].sort((a, b) => a.offset - b.offset)) {
+      if (until.has(part.label)) {
+        digest.zerosTo(part.offset);
+        break;
+      }
+      const source = options.contents[part.label];
+      if (source === undefined) continue;
+      const handle = await open(source, 'r');
+      const stats = await handle.stat({ bigint: true }).catch(async (error) => {
+        await handle.close();
+        throw error;
+      });
+      const size = Number(stats.size);
+      digest.fromFile(part.label, source, handle, Math.min(size, part.size), true, fileIdentity(stats));
+    }
+    return digest;
+  } catch (error) {
+    await digest.dispose();
+    throw toDroverError(error, 'starting the disk digest');
+  }
 }
 
 /**
@@ -101,31 +274,100 @@ export async function writeDisk(options: WriteDiskOptions, ctx: Context = {}): P
   });
   try {
     const digests = new Map<string, { digest: DigestString; size: number }>();
-    await writeAtomically(options.output, async (temporary) => {
-      const handle = await open(temporary, 'w');
-      try {
-        await handle.truncate(plan.size);
-        const gpt = encodeGpt(tableOfPlan(plan));
-        await writeAll(handle, gpt.mbr, 0);
-        await writeAll(handle, gpt.primary, SECTOR);
-        for (const part of plan.partitions) {
-          const source = contents[part.label];
-          if (source === undefined) continue;
-          throwIfAborted(ctx);
-          digests.set(
-            part.label,
-            await copyInto(handle, part, await openSource(source), (n) => progress.advance(n), ctx),
-          );
+    // The whole-disk digest is fed in offset order as the disk is written (see DiskDigest), or continued from
+    // one started earlier with startDiskDigest.
+    let feed: DiskDigest | undefined;
+    const given = options.digest instanceof DiskDigest ? options.digest : undefined;
+    if (given && (await given.fits(plan, contents))) feed = given;
+    else {
+      await given?.dispose();
+      if (options.digest) feed = new DiskDigest(plan);
+    }
+    const sourceHandles: FileHandle[] = [];
+    let diskDigest: DigestString | undefined;
+    try {
+      if (feed && feed !== given) await feed.tables();
+      await writeAtomically(options.output, async (temporary) => {
+        const handle = await open(temporary, 'w');
+        try {
+          await handle.truncate(plan.size);
+          const gpt = encodeGpt(tableOfPlan(plan));
+          await writeAll(handle, gpt.mbr, 0);
+          await writeAll(handle, gpt.primary, SECTOR);
+          const ordered = [...plan.partitions].sort((a, b) => a.offset - b.offset);
+          for (const part of ordered) {
+            const source = contents[part.label];
+            if (source === undefined) continue;
+            throwIfAborted(ctx);
+            let known = options.knownDigests?.[part.label];
+            const hashHere = feed !== undefined && !feed.fed(part.label, source);
+            let chunks: ChunkSource;
+            let onChunk: ((chunk: Uint8Array) => Promise<void>) | undefined;
+            let expectSize: number | undefined;
+            if (typeof source === 'string') {
+              const file = await open(source, 'r').catch((e) =>
+                Promise.reject(toDroverError(e, 'partition content')),
+              );
+              sourceHandles.push(file);
+              const { size } = await file.stat();
+              if (size > part.size) throw tooLarge(part.label, size, part.size);
+              if (known !== undefined && known.size !== size) known = undefined; // not what it claims: hash it
+              if (hashHere) feed!.fromFile(part.label, source, file, size);
+              expectSize = size;
+              // exactly the bytes the digest covers, even if the file grew since
+              chunks =
+                size === 0
+                  ? []
+                  : file.createReadStream({
+                      start: 0,
+                      end: size - 1,
+                      highWaterMark: CHUNK,
+                      autoClose: false,
+                    });
+            } else {
+              chunks = await openSource(source);
+              if (hashHere) {
+                feed!.zerosTo(part.offset);
+                onChunk = (chunk) => feed!.bytes(chunk);
+              }
+            }
+            const copied = await copyInto(
+              handle,
+              part,
+              chunks,
+              known === undefined,
+              onChunk,
+              (n) => progress.advance(n),
+              ctx,
+            );
+            if (onChunk) feed!.markFed(part.label);
+            if (expectSize !== undefined && copied.size !== expectSize) {
+              throw new DroverError(
+                'GPT_CONTENT_CHANGED',
+                `${source as string} shrank from ${expectSize} to ${copied.size} bytes while it was copied`,
+                {
+                  kind: 'io',
+                  hint: 'Make sure nothing else writes to the partition content files, and retry.',
+                },
+              );
+            }
+            digests.set(part.label, known ?? copied);
+          }
+          await writeAll(handle, gpt.backup, gpt.backupOffset);
+          if (feed) diskDigest = await feed.finish();
+        } finally {
+          await handle.close();
         }
-        await writeAll(handle, gpt.backup, gpt.backupOffset);
-      } finally {
-        await handle.close();
-      }
-    });
+      });
+    } finally {
+      await feed?.dispose();
+      await Promise.all(sourceHandles.map((h) => h.close()));
+    }
     progress.done(true);
     return {
       ...plan,
       path: options.output,
+      ...(diskDigest === undefined ? {} : { digest: diskDigest }),
       partitions: plan.partitions.map((p) => {
         const d = digests.get(p.label);
         return d ? { ...p, digest: d.digest, contentSize: d.size } : { ...p };
@@ -153,15 +395,18 @@ async function copyInto(
   handle: FileHandle,
   part: PartitionRecord,
   source: ChunkSource,
+  hashContent: boolean,
+  onChunk: ((chunk: Uint8Array) => Promise<void>) | undefined,
   advance: (n: number) => void,
   ctx: Context,
 ): Promise<{ digest: DigestString; size: number }> {
-  const hash = createHash('sha256');
+  const hash = hashContent ? createHash('sha256') : undefined;
   let written = 0;
   for await (const chunk of source) {
     throwIfAborted(ctx);
     if (written + chunk.length > part.size) throw tooLarge(part.label, written + chunk.length, part.size);
-    hash.update(chunk);
+    hash?.update(chunk);
+    await onChunk?.(chunk);
     // Skip all-zero stretches: the file was truncated to size, so holes already read as zeros.
     for (let off = 0; off < chunk.length; off += CHUNK) {
       const piece = chunk.subarray(off, Math.min(chunk.length, off + CHUNK));
@@ -174,7 +419,11 @@ async function copyInto(
     written += chunk.length;
     advance(chunk.length);
   }
-  return { digest: `sha256:${hash.digest('hex')}`, size: written };
+  return { digest: `sha256:${hash?.digest('hex') ?? ''}`, size: written };
+}
+
+function fileIdentity(s: BigIntStats): string {
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
 }
 
 // ---- Reading ----

@@ -19,6 +19,7 @@ import {
   planDisk,
   readDisk,
   readGptPrio,
+  startDiskDigest,
   writeDisk,
   writeGptPrio,
 } from '../index.js';
@@ -446,6 +447,93 @@ describe('writeDisk', () => {
       'ABORTED',
     );
     await expect(stat(aborted)).rejects.toThrow();
+  });
+
+  it('computes the whole-disk SHA-256 while writing, equal to sha256sum of the file; known digests are kept', async () => {
+    const image = join(dir, 'digest.img');
+    const rootFile = join(dir, 'digest-root.img');
+    const root = Buffer.concat([patternBytes(7, 3 * MIB + 1234), Buffer.alloc(MIB), patternBytes(8, 999)]);
+    await writeFile(rootFile, root);
+    const hash = patternBytes(9, 70_000);
+    const labels = abLabels();
+    // partitions listed out of offset order, so the digest must follow offsets, not the list
+    const layout = abLayout({ rootSize: 6 * MIB, hashSize: MIB, dataSize: 2 * MIB });
+    layout.partitions.reverse();
+    const result = await writeDisk({
+      output: image,
+      layout,
+      digest: true,
+      contents: {
+        [labels.root.a]: rootFile,
+        [labels.hash.a]: async () => [hash.subarray(0, 5), hash.subarray(5)],
+        [labels.root.b]: new Uint8Array(hash),
+      },
+      knownDigests: { [labels.root.b]: { digest: 'sha256:known', size: 70_000 } as never },
+    });
+    const { stdout } = await run('sha256sum', [image]);
+    expect(result.digest).toBe(`sha256:${stdout.split(' ')[0]}`);
+    const byLabel = new Map(result.partitions.map((p) => [p.label, p]));
+    const sha = async (data: Uint8Array) =>
+      `sha256:${(await import('node:crypto')).createHash('sha256').update(data).digest('hex')}`;
+    expect(byLabel.get(labels.root.a)?.digest).toBe(await sha(root));
+    expect(byLabel.get(labels.hash.a)?.digest).toBe(await sha(hash));
+    expect(byLabel.get(labels.root.b)?.digest).toBe('sha256:known');
+    // without `digest` there is none
+    const plain = await writeDisk({ output: join(dir, 'digest2.img'), layout });
+    expect(plain.digest).toBeUndefined();
+  });
+
+  it('continues a disk digest started before the hash tree existed, and starts over when the contents differ', async () => {
+    const labels = abLabels();
+    const layout = abLayout({ rootSize: 6 * MIB, hashSize: MIB, dataSize: 2 * MIB });
+    const rootFile = join(dir, 'early-root.img');
+    const hashFile = join(dir, 'early-hash.img');
+    await writeFile(rootFile, patternBytes(11, 5 * MIB + 77));
+    await writeFile(hashFile, patternBytes(12, 300_000));
+    const sum = async (path: string) => `sha256:${(await run('sha256sum', [path])).stdout.split(' ')[0]}`;
+    const contents = { [labels.root.a]: rootFile, [labels.hash.a]: hashFile };
+
+    const early = await startDiskDigest({
+      layout,
+      contents: { [labels.root.a]: rootFile },
+      until: [labels.hash.a],
+    });
+    expect(early.fed(labels.root.a, rootFile)).toBe(true);
+    // it stopped exactly where the hash partition starts
+    expect(early.hashedTo).toBe(planDisk(layout).partitions.find((p) => p.label === labels.hash.a)!.offset);
+    const continued = await writeDisk({ output: join(dir, 'early.img'), layout, contents, digest: early });
+    expect(continued.digest).toBe(await sum(join(dir, 'early.img')));
+
+    // started from another root file: not continued (it would hash the wrong bytes), but the result is right
+    const other = join(dir, 'early-other.img');
+    await writeFile(other, patternBytes(13, 4 * MIB));
+    const stale = await startDiskDigest({
+      layout,
+      contents: { [labels.root.a]: other },
+      until: [labels.hash.a],
+    });
+    expect(await stale.fits(planDisk(layout), contents)).toBe(false);
+    const redone = await writeDisk({ output: join(dir, 'early2.img'), layout, contents, digest: stale });
+    expect(redone.digest).toBe(continued.digest);
+
+    // the same path rewritten after the digest started: not continued
+    const early2 = await startDiskDigest({
+      layout,
+      contents: { [labels.root.a]: rootFile },
+      until: [labels.hash.a],
+    });
+    await writeFile(rootFile, patternBytes(14, 5 * MIB + 77));
+    expect(await early2.fits(planDisk(layout), contents)).toBe(false);
+    const rewritten = await writeDisk({ output: join(dir, 'early4.img'), layout, contents, digest: early2 });
+    expect(rewritten.digest).toBe(await sum(join(dir, 'early4.img')));
+    expect(rewritten.digest).not.toBe(continued.digest);
+    await writeFile(rootFile, patternBytes(11, 5 * MIB + 77));
+
+    // a different layout is not continued either
+    const bigger = abLayout({ rootSize: 7 * MIB, hashSize: MIB, dataSize: 2 * MIB });
+    const wrongPlan = await startDiskDigest({ layout: bigger, contents: { [labels.root.a]: rootFile } });
+    const third = await writeDisk({ output: join(dir, 'early3.img'), layout, contents, digest: wrongPlan });
+    expect(third.digest).toBe(continued.digest);
   });
 
   it('is deterministic and derives GUIDs from the layout', async () => {

@@ -1,7 +1,6 @@
 import { type BigIntStats, createReadStream } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream';
 import {
   type Context,
   DroverError,
@@ -15,11 +14,11 @@ import {
   type FlattenLimits,
   flattenLayers,
   type LayerSource,
+  openVerifiedFile,
   RootfsTree,
   sniffCompression,
   type TreeInode,
   type TreeNode,
-  VerifyingStream,
 } from '@drover/oci';
 
 /** Options for {@link treeFromDirectory}. */
@@ -180,10 +179,7 @@ export async function treeFromTar(options: TreeFromTarOptions, ctx: Context = {}
   const layer: LayerSource = {
     descriptor: { mediaType: LAYER_MEDIA_TYPE[compression], digest, size },
     compression,
-    open: () => {
-      const verify = new VerifyingStream(digest, size, path);
-      return pipeline(createReadStream(path), verify, () => {});
-    },
+    open: () => openVerifiedFile(path, digest, { size, what: path }),
   };
   if (compression === 'none') {
     layer.openRange = (start, end) => createReadStream(path, { start, end });

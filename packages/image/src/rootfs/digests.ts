@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { type BatchHasher, WorkerHasher } from '@drover/core';
 import type { TreeInode } from '@drover/oci';
 import type { FileDigests } from './types.js';
 
@@ -29,4 +30,41 @@ export async function* hashing(
     yield buf;
   }
   digests.set(inode.id, { sha256: `sha256:${sha256.digest('hex')}`, sha1: sha1.digest('hex') });
+}
+
+/**
+ * Per-file SHA-256 and SHA-1 computed on a worker thread: {@link FileHasher.pass} copies each chunk into a
+ * shared batch as it goes by, so the thread writing the filesystem does not hash.
+ */
+export class FileHasher {
+  readonly #worker = new WorkerHasher();
+  readonly #batch: BatchHasher = this.#worker.batch(['sha256', 'sha1']);
+
+  /** Pass `data` through while it is hashed on the worker as the content of `inode`. */
+  async *pass(inode: TreeInode, data: AsyncIterable<Buffer | Uint8Array>): AsyncGenerator<Buffer> {
+    for await (const chunk of data) {
+      const buf = Buffer.isBuffer(chunk)
+        ? chunk
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      await this.#batch.add(inode.id, buf);
+      yield buf;
+    }
+    this.#batch.end(inode.id);
+  }
+
+  /** Wait for the worker and record every file's digests into `digests`; stops the worker. */
+  async finish(digests: FileDigests): Promise<void> {
+    try {
+      for (const [id, [sha256, sha1]] of await this.#batch.finish()) {
+        digests.set(id, { sha256: `sha256:${sha256}`, sha1: sha1! });
+      }
+    } finally {
+      await this.#worker.close();
+    }
+  }
+
+  /** Stop the worker without results (after an error). */
+  async cancel(): Promise<void> {
+    await this.#worker.close();
+  }
 }

@@ -1,4 +1,4 @@
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type DroverError, isDroverError } from '@drover/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -191,6 +191,28 @@ describe('tool failures', () => {
       compression: 'lz4',
     }).catch((e: unknown) => e);
     expect(isDroverError(erofs, 'ROOTFS_EROFS_COMPRESSION')).toBe(true);
+    const label = await writeFilesystem({
+      tree,
+      type: 'erofs',
+      output,
+      sourceDateEpoch: EPOCH,
+      label: 'a-label-too-long-for-erofs',
+    }).catch((e: unknown) => e);
+    expect(isDroverError(label, 'EROFS_INVALID_OPTION')).toBe(true);
     expect((await readdir(dir)).filter((n) => n.endsWith('.partial'))).toEqual([]);
+  });
+
+  it('fails with an integrity error, and writes nothing, when the base changed after it was read', async () => {
+    const tree = await sampleTree();
+    const tarPath = join(dir, 'base.tar.gz');
+    const bytes = await readFile(tarPath);
+    bytes[bytes.length - 6]! ^= 0xff; // inside the gzip trailer: the content pass reads other bytes now
+    await writeFile(tarPath, bytes);
+    const output = join(dir, 'changed.erofs');
+    const error = await writeFilesystem({ tree, type: 'erofs', output, sourceDateEpoch: EPOCH }).catch(
+      (e: unknown) => e,
+    );
+    expect(isDroverError(error) && (error as DroverError).kind, String(error)).toBe('integrity');
+    await expect(stat(output)).rejects.toThrow();
   });
 });

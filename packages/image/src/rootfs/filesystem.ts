@@ -30,7 +30,7 @@ import {
 import { type RootfsTree, type TreeInode, writeTar } from '@drover/oci';
 import type { ErofsDirectory, ErofsFile, ErofsNode } from '../erofs/types.js';
 import { writeErofs } from '../erofs/write.js';
-import { hashing, recordEmpty } from './digests.js';
+import { FileHasher, hashing, recordEmpty } from './digests.js';
 import { requireTools, runTool } from './tools.js';
 import { treeTarEntries } from './tree-tar.js';
 import type { FileDigests } from './types.js';
@@ -181,29 +181,41 @@ async function writeErofsFilesystem(
   const { root, files } = erofsTreeOf(tree);
   const digests: FileDigests = new Map();
   for (const [id, file] of files) if (file.size === 0) recordEmpty(digests, { id } as TreeInode);
-  const result = await writeErofs(
-    {
-      root,
-      output: options.output,
-      buildTime: { sec: options.sourceDateEpoch, nsec: 0 },
-      ...(options.uuid ? { uuid: options.uuid } : {}),
-      ...(options.label !== undefined ? { volumeName: options.label } : {}),
-      readContents: async (_files, write) => {
-        await tree.forEachContent(async (inode, data) => {
-          const file = files.get(inode.id);
-          if (!file) return;
-          await write(file, hashing(inode, data, digests));
-        }, ctx);
+  const hasher = new FileHasher();
+  let result: Awaited<ReturnType<typeof writeErofs>>;
+  try {
+    result = await writeErofs(
+      {
+        root,
+        output: options.output,
+        digest: false, // hashed below, on a worker, while the per-file hashes finish on another
+        buildTime: { sec: options.sourceDateEpoch, nsec: 0 },
+        ...(options.uuid ? { uuid: options.uuid } : {}),
+        ...(options.label !== undefined ? { volumeName: options.label } : {}),
+        readContents: async (_files, write) => {
+          await tree.forEachContent(async (inode, data) => {
+            const file = files.get(inode.id);
+            if (!file) return;
+            await write(file, hasher.pass(inode, data));
+          }, ctx);
+        },
       },
-    },
-    ctx,
-  );
+      ctx,
+    );
+  } catch (error) {
+    await hasher.cancel();
+    throw error;
+  }
+  const [{ digest }] = await Promise.all([
+    digestFile(result.path, { progress: false }, ctx),
+    hasher.finish(digests),
+  ]);
   return {
     path: result.path,
     type: 'erofs',
     size: result.size,
     blockSize: result.blockSize,
-    digest: result.digest!,
+    digest,
     uuid: result.uuid,
     files: digests,
   };
