@@ -2,7 +2,11 @@
 // to an A/B dm-verity disk.
 //
 //   pnpm nx run @drover/image:build
-//   pnpm --filter @drover/bench exec tsx src/build.ts [--mib 300] [--layers 4] [--runs 3]
+//   pnpm --filter @drover/bench exec tsx src/build.ts [--mib 300] [--layers 4] [--runs 3] [--profile DIR]
+//
+// `--profile DIR` runs only one drover build, under `node --cpu-prof --cpu-prof-dir DIR` (main thread and
+// workers), prints its steps and keeps /tmp/drover-bench-build and the child script (.build-child.mjs) for
+// reruns by hand: for finding where the time goes, not for comparing.
 //
 // 1. Writes a deterministic ~300 MiB multi-layer OCI layout with drover's own OCI writer (gzip level 1), plus
 //    a recipe on top of it (one file layer, erofs, verity, `ab` disk, output `disk`).
@@ -176,11 +180,36 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
 
+    const profileAt = process.argv.indexOf('--profile');
+    if (profileAt >= 0) {
+      const dir = process.argv[profileAt + 1] ?? '/tmp/drover-build-profile';
+      const p = await timed(
+        'node',
+        [
+          '--cpu-prof',
+          `--cpu-prof-dir=${dir}`,
+          childPath,
+          recipe,
+          join(base, 'out'),
+          join(base, 'cache-nc'),
+          '1',
+        ],
+        benchDir,
+      );
+      const parsed = JSON.parse(p.stdout.trim().split('\n').at(-1)!);
+      console.log(`drover build (profiled): ${p.seconds.toFixed(2)} s, peak RSS ${p.rssMiB.toFixed(0)} MiB`);
+      console.log(
+        `steps (wall / CPU of all threads): ${parsed.steps.map((s: { name: string; durationMs: number; cpuMs?: number }) => `${s.name} ${(s.durationMs / 1000).toFixed(2)}/${((s.cpuMs ?? 0) / 1000).toFixed(2)}s`).join(', ')}`,
+      );
+      console.log(`profiles in ${dir}`);
+      return;
+    }
+
     const c: Measure[] = [];
     const cd: Measure[] = [];
     const d: Measure[] = [];
     const inner: number[] = [];
-    let steps: { name: string; durationMs: number }[] = [];
+    let steps: { name: string; durationMs: number; cpuMs?: number }[] = [];
     for (let i = 0; i < runs + 1; i++) {
       const a = await timed('sh', ['-c', C_PIPELINE, 'sh', join(base, 'layout'), join(base, 'c')]);
       const ad = await timed('sh', ['-c', C_PIPELINE, 'sh', join(base, 'layout'), join(base, 'c'), 'digest']);
@@ -231,14 +260,17 @@ async function main(): Promise<void> {
       `ratio C/drover: ${(median(c.map((m) => m.seconds)) / median(d.map((m) => m.seconds))).toFixed(2)}x (plain), ${(median(cd.map((m) => m.seconds)) / median(d.map((m) => m.seconds))).toFixed(2)}x (with digest)`,
     );
     console.log(
-      `drover steps (last run): ${steps.map((s) => `${s.name} ${(s.durationMs / 1000).toFixed(2)}s`).join(', ')}`,
+      `drover steps (last run, wall / CPU of all threads): ${steps.map((s) => `${s.name} ${(s.durationMs / 1000).toFixed(2)}/${((s.cpuMs ?? 0) / 1000).toFixed(2)}s`).join(', ')}`,
     );
     console.log(
       `${row('no-change rebuild (node child)', rebuilds)}   (in-process ${median(rebuildInner).toFixed(3)} s)`,
     );
   } finally {
-    await rm(base, { recursive: true, force: true });
-    await rm(join(benchDir, '.build-child.mjs'), { force: true });
+    // a profiling run keeps its input and child script, to rerun the child by hand
+    if (!process.argv.includes('--profile')) {
+      await rm(base, { recursive: true, force: true });
+      await rm(join(benchDir, '.build-child.mjs'), { force: true });
+    }
   }
 }
 
