@@ -99,12 +99,7 @@ export function decompress(source: Readable): Readable {
       })(),
       { objectMode: false, highWaterMark: 4 << 20 },
     );
-    const stage =
-      kind === 'gzip'
-        ? createGunzip({ chunkSize: 256 << 10 })
-        : kind === 'zstd'
-          ? new ZstdDecompressStream()
-          : undefined;
+    const stage = decompressorFor(kind);
     tail = stage ? pipeline(rest, stage, () => {}) : rest;
     try {
       for await (const chunk of tail) {
@@ -128,6 +123,13 @@ export function decompress(source: Readable): Readable {
   };
   run().catch((error: unknown) => output.destroy(error as Error));
   return output;
+}
+
+/** The decompressing stage for `kind` (none for uncompressed input). */
+function decompressorFor(kind: Compression): Transform | undefined {
+  if (kind === 'gzip') return createGunzip({ chunkSize: 256 << 10 });
+  if (kind === 'zstd') return new ZstdDecompressStream();
+  return undefined;
 }
 
 function wrapDecompressError(error: Error, kind: Compression): Error {
@@ -215,12 +217,7 @@ async function* decompressing(source: Readable, onInput?: (bytes: number) => voi
   const kind = sniffCompression(head);
   if (ended) source = Readable.from(head.length ? [head] : []); // all there is: nothing to put back
   if (onInput) source.on('data', (chunk: Buffer) => onInput(chunk.length));
-  const stage =
-    kind === 'gzip'
-      ? createGunzip({ chunkSize: 256 << 10 })
-      : kind === 'zstd'
-        ? new ZstdDecompressStream()
-        : undefined;
+  const stage = decompressorFor(kind);
   const tail = stage ? pipeline(source, stage, () => {}) : source;
   try {
     for await (const chunk of tail) yield chunk as Buffer;
