@@ -21,6 +21,7 @@ export {
 } from './digest.js';
 export type { DroverErrorJSON, DroverErrorKind, DroverErrorOptions } from './error.js';
 export { DROVER_ERROR_KINDS, DroverError, isDroverError, toDroverError } from './error.js';
+export { fileIdentity } from './file-identity.js';
 export type { BatchHasher, HashSession } from './hash-worker.js';
 export { sharedWorkerHasher, WorkerHasher } from './hash-worker.js';
 export { canonicalJson } from './json.js';

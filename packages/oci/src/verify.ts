@@ -1,9 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
-import { type BigIntStats, close as fsClose, open as fsOpen, read as fsRead, fstat } from 'node:fs';
+import { close as fsClose, open as fsOpen, read as fsRead, fstat } from 'node:fs';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import {
   type DigestString,
   DroverError,
+  fileIdentity,
   type HashSession,
   parseDigest,
   sharedWorkerHasher,
@@ -94,13 +95,11 @@ export interface OpenVerifiedFileOptions {
 
 const READ_CHUNK = 1 << 20;
 
-// Files this process verified completely, by identity: a second read of the same unchanged file (the build's
-// content pass over a layer blob flattened moments earlier) is not hashed again. Any write to a file changes
-// its ctime, which user space cannot set back (the kernel stamps it from a clock of a few milliseconds'
-// granularity, so this is as strong as the ctime tick), so an unchanged identity means unchanged bytes.
+// Files this process verified completely, by identity (`fileIdentity`: an unchanged identity means unchanged
+// bytes): a second read of the same unchanged file (the build's content pass over a layer blob flattened
+// moments earlier) is not hashed again.
 const verified = new Map<string, string>();
 const VERIFIED_MAX = 1024;
-const identity = (s: BigIntStats): string => `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
 const WORKER_MIN_BYTES = 1 << 20;
 
 /**
@@ -147,7 +146,7 @@ export function openVerifiedFile(
             return;
           }
           size = Number(stats.size);
-          id = identity(stats);
+          id = fileIdentity(stats);
           if (options.size !== undefined && size !== options.size) {
             callback(sizeMismatch(options.what, options.size, size));
             return;
@@ -177,15 +176,22 @@ export function openVerifiedFile(
           this.destroy(sizeMismatch(options.what, size, position));
           return;
         }
-        if (trusted) {
-          // unchanged while it was read, too?
+        // The bytes passed on are the bytes verified only if the file did not change while it was read (the
+        // worker hashed its own read of it; a trusted file was not hashed this time at all).
+        const endIfUnchanged = (): void => {
           fstat(fd, { bigint: true }, (statError, stats) => {
-            if (!statError && identity(stats) === id) this.push(null);
-            else {
+            if (statError || fileIdentity(stats) !== id) {
               verified.delete(id);
               this.destroy(changed());
+              return;
             }
+            if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+            verified.set(id, expected);
+            this.push(null);
           });
+        };
+        if (trusted) {
+          endIfUnchanged();
           return;
         }
         (local ? Promise.resolve(local.digest('hex')) : session!.digest()).then(
@@ -196,21 +202,9 @@ export function openVerifiedFile(
               this.destroy(digestMismatch(options.what, expected, actual));
               return;
             }
-            if (local) {
-              this.push(null); // hashed exactly the bytes passed on
-              return;
-            }
-            // The worker hashed its own read of the file: the bytes passed on are the same only if the file did
-            // not change while both were read.
-            fstat(fd, { bigint: true }, (statError, stats) => {
-              if (statError || identity(stats) !== id) {
-                this.destroy(changed());
-                return;
-              }
-              if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
-              verified.set(id, expected);
-              this.push(null);
-            });
+            // a local hash covered exactly the bytes passed on
+            if (local) this.push(null);
+            else endIfUnchanged();
           },
           (hashError: Error) => this.destroy(hashError),
         );

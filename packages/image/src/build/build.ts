@@ -306,9 +306,9 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
   const cache = options.noCache
     ? new StepCache(join(staging, '.cache'), { readable: false })
     : new StepCache(resolve(options.cacheDir ?? defaultCacheDir(env)));
-  // steps running alongside others; always settled before this function returns or throws
-  const background: Promise<unknown>[] = [];
-  const disposeLater: Array<() => Promise<void>> = [];
+  // work running alongside the steps; always settled before this function returns or throws
+  let sbomStep: Promise<CacheEntry<FileMeta>> | undefined;
+  let earlyDisk: DiskDigest | undefined;
 
   try {
     // ---- base: what pins it, and (lazily) the tree ----
@@ -419,7 +419,6 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
     // An A/B disk with a fixed hash partition size has its table and bank A's root known now: its whole-disk
     // digest starts on a worker of its own while the SBOM and the hash tree are made, and the disk step
     // continues it (only for a filesystem built just now: a cached one means a cached disk, most likely).
-    let earlyDisk: DiskDigest | undefined;
     if (
       recipe.disk.layout === 'ab' &&
       steps.get('filesystem')?.cached === false &&
@@ -431,8 +430,6 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
         contents,
         ...(recipe.verity.enabled ? { until: [abLabels().hash.a] } : {}),
       });
-      const started = earlyDisk;
-      disposeLater.push(() => started.dispose());
     }
 
     // ---- SBOM ----
@@ -450,7 +447,7 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
     const sbomKey = stepKey('sbom', STEP_VERSIONS.sbom, sbomInputs);
     // The SBOM runs on this thread while verity and the disk digest keep the workers busy; awaited before the
     // outputs (and, when a later step fails, before the failure is reported, so nothing runs on behind it).
-    const sbomStep = step('sbom', sbomKey, async () => {
+    sbomStep = step('sbom', sbomKey, async () => {
       const hit = await cache.get<FileMeta>('sbom', sbomKey);
       if (hit) return { value: hit, cached: true };
       const entry = await cache.put<FileMeta>(
@@ -479,7 +476,7 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
       return { value: entry, cached: false };
     });
 
-    background.push(sbomStep.catch(() => {})); // awaited below (or in the finally)
+    sbomStep.catch(() => {}); // awaited below (or in the finally)
 
     // ---- verity ----
     const v = recipe.verity;
@@ -819,8 +816,8 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
       durationMs: round(performance.now() - started),
     };
   } finally {
-    await Promise.allSettled(background);
-    await Promise.allSettled(disposeLater.map((dispose) => dispose()));
+    await sbomStep?.catch(() => {});
+    await earlyDisk?.dispose().catch(() => {});
     await rm(staging, { recursive: true, force: true });
   }
 }

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { type BigIntStats, createReadStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import {
   type Context,
   type DigestString,
   DroverError,
+  fileIdentity,
   type HashSession,
   type PartitionRecord,
   sharedWorkerHasher,
@@ -420,10 +421,6 @@ async function copyInto(
     advance(chunk.length);
   }
   return { digest: `sha256:${hash?.digest('hex') ?? ''}`, size: written };
-}
-
-function fileIdentity(s: BigIntStats): string {
-  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
 }
 
 // ---- Reading ----

@@ -8,6 +8,11 @@ const EMPTY = {
   sha1: createHash('sha1').digest('hex'),
 } as const;
 
+/** A Buffer view of a chunk (no copy). */
+function asBuffer(chunk: Buffer | Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
 /** Record the digests of an empty file (its inode has no content). */
 export function recordEmpty(digests: FileDigests, inode: TreeInode): void {
   digests.set(inode.id, { sha256: EMPTY.sha256, sha1: EMPTY.sha1 });
@@ -22,9 +27,7 @@ export async function* hashing(
   const sha256 = createHash('sha256');
   const sha1 = createHash('sha1');
   for await (const chunk of data) {
-    const buf = Buffer.isBuffer(chunk)
-      ? chunk
-      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const buf = asBuffer(chunk);
     sha256.update(buf);
     sha1.update(buf);
     yield buf;
@@ -43,9 +46,7 @@ export class FileHasher {
   /** Pass `data` through while it is hashed on the worker as the content of `inode`. */
   async *pass(inode: TreeInode, data: AsyncIterable<Buffer | Uint8Array>): AsyncGenerator<Buffer> {
     for await (const chunk of data) {
-      const buf = Buffer.isBuffer(chunk)
-        ? chunk
-        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      const buf = asBuffer(chunk);
       await this.#batch.add(inode.id, buf);
       yield buf;
     }
