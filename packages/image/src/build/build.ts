@@ -476,7 +476,7 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
       return { value: entry, cached: false };
     });
 
-    sbomStep.catch(() => {}); // awaited below (or in the finally)
+    void Promise.allSettled([sbomStep]); // handled here, awaited below (or in the finally)
 
     // ---- verity ----
     const v = recipe.verity;
@@ -816,8 +816,7 @@ async function buildVariant(input: VariantInput, ctx: Context): Promise<VariantB
       durationMs: round(performance.now() - started),
     };
   } finally {
-    await sbomStep?.catch(() => {});
-    await earlyDisk?.dispose().catch(() => {});
+    await Promise.allSettled([sbomStep, earlyDisk?.dispose()]);
     await rm(staging, { recursive: true, force: true });
   }
 }
